@@ -1,0 +1,36 @@
+GO      ?= go
+FUZZTIME ?= 20s
+
+.PHONY: all build setup test fuzz lab bench-targets bench-worker clean
+
+all: build
+
+# Every binary lands in bin/.
+build:
+	$(GO) build -o bin/ ./targets/cmd/target ./boomer/cmd/boomer ./cmd/lab
+
+setup:
+	scripts/setup.sh
+
+# The whole suite, race detector on, then a short fuzz of the HTTP parser.
+test: setup build
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) fuzz
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) ./targets/httpcore
+
+# The main job: every model under the seed reports' load, and the report,
+# with the Locust pinned in requirements.txt (the venv first on PATH).
+lab: setup build
+	PATH="$(CURDIR)/.venv/bin:$$PATH" bin/lab run --preset lab
+
+bench-targets: setup build
+	scripts/bench-targets.sh
+
+bench-worker: setup build
+	scripts/bench-worker.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,56 @@
+// Package testbin builds the project's commands for tests that run them as
+// real processes, once per test binary.
+package testbin
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"serverlab/internal/repo"
+)
+
+var (
+	mu    sync.Mutex
+	dir   string
+	built = map[string]string{}
+)
+
+// Build compiles the main package pkg (an import path such as
+// "serverlab/targets/cmd/target") and returns the binary's path. Under
+// `go test -race` the binary is built with the race detector too, so that
+// races in servers and workers fail the tests that run them.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[pkg]; ok {
+		return p
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "serverlab-bin-")
+		if err != nil {
+			t.Fatalf("testbin: %v", err)
+		}
+		dir = d
+	}
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatalf("testbin: %v", err)
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	args := []string{"build", "-o", out}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("testbin: go build %s: %v\n%s", pkg, err, strings.TrimSpace(string(b)))
+	}
+	built[pkg] = out
+	return out
+}
