@@ -1,0 +1,128 @@
+package prefork_test
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"serverlab/targets/process/proctest"
+)
+
+// TestMain makes this test process the reaper of orphans, so that a child
+// the target leaves behind when it exits stays visible here.
+func TestMain(m *testing.M) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "prctl(PR_SET_CHILD_SUBREAPER): %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+func pids(ps []proctest.Proc) []int {
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = p.Pid
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The pool is exactly --workers processes, they serve, a process that dies
+// is replaced, and SIGTERM ends and reaps them all.
+func TestPool(t *testing.T) {
+	tg := proctest.Start(t, "prefork", "--workers", "3", "--shutdown-timeout", "2s")
+	var kids []proctest.Proc
+	proctest.Eventually(t, "3 worker processes", func() bool {
+		kids = proctest.Children(tg.Pid)
+		return len(kids) == 3
+	})
+	// More connections than processes, one after another: each process
+	// serves one at a time, and the pool serves them all.
+	for range 10 {
+		if st, _ := proctest.Get(t, tg.Dial(), "/", true); st != 200 {
+			t.Fatalf("GET /: status %d", st)
+		}
+	}
+	if n := tg.Metric("serverlab_requests_total"); n != 10 {
+		t.Errorf("serverlab_requests_total = %v, want 10 (children count into the parent)", n)
+	}
+
+	victim := kids[0].Pid
+	if err := unix.Kill(victim, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "the killed worker reaped and replaced", func() bool {
+		kids = proctest.Children(tg.Pid)
+		return len(kids) == 3 && !slices.Contains(pids(kids), victim)
+	})
+	if st, _ := proctest.Get(t, tg.Dial(), "/", true); st != 200 {
+		t.Fatalf("GET / after the restart: status %d", st)
+	}
+
+	// One worker holds a keep-alive connection while the pool stops.
+	c := tg.Dial()
+	if st, _ := proctest.Get(t, c, "/", false); st != 200 {
+		t.Fatalf("GET /: status %d", st)
+	}
+	tg.Stop(10 * time.Second)
+	assertGone(t, kids)
+	if !strings.Contains(tg.Stderr(), "worker") {
+		t.Errorf("the restart was not logged:\n%s", tg.Stderr())
+	}
+}
+
+// Ctrl-C signals the whole process group; the parent alone stops the
+// workers, so the request one is serving is still answered, and none is
+// restarted on the way out.
+func TestGroupSignalDrains(t *testing.T) {
+	tg := proctest.Start(t, "prefork", "--workers", "2", "--shutdown-timeout", "5s")
+	var kids []proctest.Proc
+	proctest.Eventually(t, "2 worker processes", func() bool {
+		kids = proctest.Children(tg.Pid)
+		return len(kids) == 2
+	})
+	c := tg.Dial()
+	if _, err := c.Write([]byte("GET /delay?ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "the delayed request in a worker", func() bool {
+		return tg.Metric("serverlab_requests_total") == 1
+	})
+	if err := tg.SignalGroup(unix.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("in-flight request cut by SIGINT to the group: %v\n%s", err, tg.Stderr())
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("in-flight request: status %d", resp.StatusCode)
+	}
+	tg.Wait(10 * time.Second)
+	assertGone(t, kids)
+	if strings.Contains(tg.Stderr(), "starting another") {
+		t.Errorf("a worker was restarted during shutdown:\n%s", tg.Stderr())
+	}
+}
+
+// assertGone fails if any of kids still exists, alive or a zombie; this
+// process is the subreaper, so either would show up here. It reaps them.
+func assertGone(t *testing.T, kids []proctest.Proc) {
+	t.Helper()
+	for _, k := range kids {
+		if p, ok := proctest.ReadProc(k.Pid); ok {
+			t.Errorf("worker %v survived the parent", p)
+			unix.Kill(k.Pid, unix.SIGKILL)
+			var ws unix.WaitStatus
+			unix.Wait4(k.Pid, &ws, 0, nil)
+		}
+	}
+}
