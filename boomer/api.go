@@ -1,0 +1,126 @@
+package boomer
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// User is one simulated user. Each user runs its tasks on its own goroutine
+// and owns its state (for example an HTTP connection in Data), so tasks need
+// no locking.
+type User struct {
+	Class string
+	ID    int
+	// Host is the resolved target base URL, e.g. http://127.0.0.1:8080.
+	Host string
+	// Ctx is cancelled when the user is stopped.
+	Ctx context.Context
+	// Data is the class's per-user state, usually set by OnStart.
+	Data any
+
+	stats *shard // nil: records go to the running Boomer, if any
+}
+
+// RecordSuccess records one successful request made by this user.
+func (u *User) RecordSuccess(method, name string, elapsed time.Duration, contentLength int64) {
+	u.stats.success(method, name, elapsed, contentLength)
+}
+
+// RecordFailure records one failed request made by this user; err is the
+// error text the master groups failures by.
+func (u *User) RecordFailure(method, name string, elapsed time.Duration, err string) {
+	u.stats.failure(method, name, elapsed, err)
+}
+
+// Task is one weighted unit of work of a user class.
+type Task struct {
+	Name   string
+	Weight int
+	Fn     func(u *User)
+}
+
+// WaitTime returns how long a user sleeps after a task that started at
+// taskStarted.
+type WaitTime func(u *User, taskStarted time.Time) time.Duration
+
+// Constant waits d after every task.
+func Constant(d time.Duration) WaitTime {
+	return func(*User, time.Time) time.Duration { return d }
+}
+
+// Between waits a uniformly random time in [min, max] after every task.
+func Between(min, max time.Duration) WaitTime {
+	if max < min {
+		min, max = max, min
+	}
+	return func(*User, time.Time) time.Duration {
+		if max == min {
+			return min
+		}
+		return min + time.Duration(rand.Int64N(int64(max-min)+1))
+	}
+}
+
+// ConstantPacing makes each task start d after the previous one started
+// (as long as tasks take less than d).
+func ConstantPacing(d time.Duration) WaitTime {
+	return func(_ *User, started time.Time) time.Duration {
+		left := d - time.Since(started)
+		if left < 0 {
+			return 0
+		}
+		return left
+	}
+}
+
+// ConstantThroughput makes each user run at most perSecond tasks a second.
+func ConstantThroughput(perSecond float64) WaitTime {
+	if perSecond <= 0 {
+		return Constant(0)
+	}
+	return ConstantPacing(time.Duration(float64(time.Second) / perSecond))
+}
+
+// UserClass describes one kind of user, named as in locustfile.py.
+type UserClass struct {
+	Name string
+	// Weight is used by standalone mode to split users between classes.
+	Weight int
+	Tasks  []Task
+	// Wait is the pause after each task; nil means no pause.
+	Wait WaitTime
+	// OnStart runs once when a user starts. An error is reported to the
+	// master as an exception and the user stops.
+	OnStart func(u *User) error
+	// OnStop runs once when a user whose OnStart succeeded stops.
+	OnStop func(u *User)
+}
+
+// Options configure a Boomer. The zero value talks to a master on
+// 127.0.0.1:5557 with no rate limit.
+type Options struct {
+	MasterHost string
+	MasterPort int
+	// MaxRPS caps requests per second across all users (a token bucket
+	// taken by each task run); 0 means unlimited.
+	MaxRPS int64
+	// ResolveHost turns the host of a spawn message (may be "") and the
+	// master's parsed_options into the base URL users get in User.Host.
+	// nil uses spawnHost as is.
+	ResolveHost func(spawnHost string, parsedOptions map[string]any) (string, error)
+	// Logger receives connection and lifecycle events (each reconnection
+	// attempt, user errors in standalone mode); nil discards them.
+	Logger *slog.Logger
+
+	// HeartbeatTimeout is how long without a heartbeat from the master
+	// before reconnecting; 0 means 10s. Masters older than 2.13 send no
+	// heartbeats; with them only a broken connection triggers a reconnect.
+	HeartbeatTimeout time.Duration
+	// MasterGoneTimeout is how long the master may stay away before the
+	// running users are stopped (reconnection attempts go on); 0 means 60s.
+	MasterGoneTimeout time.Duration
+	// ReportInterval is the stats reporting period; 0 means 3s as Locust.
+	ReportInterval time.Duration
+}

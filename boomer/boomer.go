@@ -1,0 +1,202 @@
+package boomer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Boomer runs user classes, either as a worker of a Locust master or
+// standalone.
+type Boomer struct {
+	opts   Options
+	log    *slog.Logger
+	nodeID string
+
+	standalone bool
+	users      int
+	spawnRate  float64
+	runTime    time.Duration
+
+	stats *statsHub
+	limit *limiter
+	cpu   procUsage
+
+	quitOnce sync.Once
+	quit     chan struct{}
+
+	mu       sync.Mutex
+	handlers map[string]func(data any)
+	conn     *masterConn // nil while not connected
+
+	excs     chan exception
+	dropped  atomic.Int64
+	excCount map[string]int // standalone: occurrences per distinct message
+	excMu    sync.Mutex
+}
+
+// NewBoomer returns a Boomer that connects to the master in opts.
+func NewBoomer(opts Options) *Boomer {
+	if opts.MasterHost == "" {
+		opts.MasterHost = "127.0.0.1"
+	}
+	if opts.MasterPort == 0 {
+		opts.MasterPort = 5557
+	}
+	if opts.HeartbeatTimeout <= 0 {
+		opts.HeartbeatTimeout = 10 * time.Second
+	}
+	if opts.MasterGoneTimeout <= 0 {
+		opts.MasterGoneTimeout = 60 * time.Second
+	}
+	if opts.ReportInterval <= 0 {
+		opts.ReportInterval = 3 * time.Second
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Boomer{
+		opts:     opts,
+		log:      lg,
+		nodeID:   newNodeID(),
+		stats:    newStatsHub(),
+		limit:    newLimiter(opts.MaxRPS),
+		quit:     make(chan struct{}),
+		handlers: map[string]func(any){},
+		excs:     make(chan exception, 256),
+		excCount: map[string]int{},
+	}
+}
+
+// NewStandaloneBoomer returns a Boomer that needs no master: Run starts users
+// at spawnRate per second up to users, runs them for runTime (0: until ctx
+// is done or Quit) and returns.
+func NewStandaloneBoomer(opts Options, users int, spawnRate float64, runTime time.Duration) *Boomer {
+	b := NewBoomer(opts)
+	b.standalone, b.users, b.spawnRate, b.runTime = true, users, spawnRate, runTime
+	return b
+}
+
+// NodeID returns the id this worker gives the master.
+func (b *Boomer) NodeID() string { return b.nodeID }
+
+// Run runs the classes until the master says quit, ctx is done, Quit is
+// called, or (standalone) the run time is over; it then stops all users and
+// returns nil. It returns an error only when it cannot start.
+func (b *Boomer) Run(ctx context.Context, classes ...*UserClass) error {
+	if b.standalone {
+		if b.users < 0 {
+			return fmt.Errorf("negative user count %d", b.users)
+		}
+		if b.spawnRate <= 0 {
+			return fmt.Errorf("spawn rate must be positive, got %g", b.spawnRate)
+		}
+	}
+	// The package-level RecordSuccess/RecordFailure go to the Boomer that
+	// started last.
+	running.Store(b)
+	defer running.CompareAndSwap(b, nil)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p, err := newPool(ctx, classes, b.stats, b.limit, b.userError)
+	if err != nil {
+		return err
+	}
+	defer p.wg.Wait()
+	defer cancel() // users must see their context end before Wait
+
+	if b.standalone {
+		return b.runStandalone(ctx, p)
+	}
+	return b.runWorker(ctx, p)
+}
+
+// Quit stops all users and makes Run return.
+func (b *Boomer) Quit() {
+	b.quitOnce.Do(func() { close(b.quit) })
+}
+
+// SendMessage sends a custom message to the master; the locustfile receives
+// it with environment.runner.register_message(msgType, ...).
+func (b *Boomer) SendMessage(msgType string, data any) error {
+	b.mu.Lock()
+	c := b.conn
+	b.mu.Unlock()
+	if c == nil {
+		return errors.New("not connected to a master")
+	}
+	return c.send(msgType, data)
+}
+
+// RegisterMessage registers fn for custom messages of msgType from the
+// master (sent with environment.runner.send_message). fn runs on the
+// goroutine that reads from the master, so it should not block long.
+func (b *Boomer) RegisterMessage(msgType string, fn func(data any)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if fn == nil {
+		delete(b.handlers, msgType)
+		return
+	}
+	b.handlers[msgType] = fn
+}
+
+func (b *Boomer) handler(msgType string) func(any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.handlers[msgType]
+}
+
+// Summary returns a Locust-style statistics table of the whole run (since
+// the last test start).
+func (b *Boomer) Summary() string {
+	b.excMu.Lock()
+	excs := make(map[string]int, len(b.excCount))
+	for k, v := range b.excCount {
+		excs[k] = v
+	}
+	b.excMu.Unlock()
+	return summary(b.stats.runTable(), excs)
+}
+
+// userError takes exceptions from users. It never blocks a user: when the
+// queue to the master is full the exception is only counted.
+func (b *Boomer) userError(e exception) {
+	if b.standalone {
+		b.excMu.Lock()
+		b.excCount[e.Msg]++
+		first := b.excCount[e.Msg] == 1
+		b.excMu.Unlock()
+		if first {
+			b.log.Error("user error", "error", e.Msg, "traceback", e.Traceback)
+		}
+		return
+	}
+	select {
+	case b.excs <- e:
+	default:
+		b.dropped.Add(1)
+	}
+}
+
+// RecordSuccess records a successful request on the running Boomer, in the
+// shape of myzhan/boomer's function. It is a no-op when no Boomer runs.
+func RecordSuccess(requestType, name string, responseTimeMs int64, responseLength int64) {
+	if h := currentHub(); h != nil {
+		h.record(requestType, name, float64(responseTimeMs), responseLength, "", false)
+	}
+}
+
+// RecordFailure records a failed request on the running Boomer.
+func RecordFailure(requestType, name string, responseTimeMs int64, exception string) {
+	if h := currentHub(); h != nil {
+		h.record(requestType, name, float64(responseTimeMs), 0, exception, true)
+	}
+}

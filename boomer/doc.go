@@ -1,0 +1,18 @@
+// Package boomer is a Locust worker written in Go. A real Locust master (2.x)
+// drives it over ZeroMQ + msgpack exactly as it drives Python workers: it
+// spawns and stops simulated users of the classes named in the locustfile,
+// and receives their request statistics every few seconds. Without a master,
+// a standalone Boomer runs the classes for a fixed time and prints a
+// Locust-style summary.
+//
+// Statistics follow Locust's stats.py to the byte where the master depends
+// on it: response times are bucketed with Python's rounding, errors are
+// keyed by the sha256 of Locust's repr-based key, and reports are deltas.
+// Each user records into its own shard, so recording takes no lock shared
+// between users; the reporter drains the shards.
+//
+// The worker survives its master: a broken connection, a reconnect message
+// or a master whose heartbeats stop (masters from 2.13 on send them) leads
+// to reconnection with back-off; users keep running for
+// Options.MasterGoneTimeout and are stopped after that.
+package boomer

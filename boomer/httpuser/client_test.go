@@ -1,0 +1,299 @@
+package httpuser
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// record is one outcome a Client reported.
+type record struct {
+	method, name string
+	ok           bool
+	length       int64
+	err          string
+}
+
+type recorder struct{ got []record }
+
+func (r *recorder) RecordSuccess(method, name string, _ time.Duration, n int64) {
+	r.got = append(r.got, record{method: method, name: name, ok: true, length: n})
+}
+
+func (r *recorder) RecordFailure(method, name string, _ time.Duration, err string) {
+	r.got = append(r.got, record{method: method, name: name, err: err})
+}
+
+func (r *recorder) last(t *testing.T) record {
+	t.Helper()
+	if len(r.got) == 0 {
+		t.Fatal("nothing recorded")
+	}
+	return r.got[len(r.got)-1]
+}
+
+// scripted is a raw TCP server whose answer depends on the request path, so
+// that each failure a real server can cause is produced on purpose.
+type scripted struct {
+	ln       net.Listener
+	accepted atomic.Int64
+	wg       sync.WaitGroup
+	release  chan struct{} // ends /hang
+	idleShut chan struct{} // /idle-close has closed its connection
+}
+
+func newScripted(t *testing.T) *scripted {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scripted{ln: ln, release: make(chan struct{}), idleShut: make(chan struct{}, 1)}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.accepted.Add(1)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serve(c.(*net.TCPConn))
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		close(s.release)
+		ln.Close()
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *scripted) url() string { return "http://" + s.ln.Addr().String() }
+
+func (s *scripted) serve(c *net.TCPConn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		for {
+			h, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if h == "\r\n" {
+				break
+			}
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			return
+		}
+		closing := strings.Contains(line, "close")
+		switch path := fields[1]; {
+		case path == "/reset":
+			c.SetLinger(0)
+			return
+		case path == "/silent-close":
+			return
+		case path == "/hang":
+			<-s.release
+			return
+		case path == "/truncated":
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
+			return
+		case path == "/missing":
+			c.Write([]byte("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"))
+		case path == "/boom":
+			c.Write([]byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"))
+		case path == "/bye":
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbye"))
+			return
+		case path == "/idle-close":
+			// Answers, then closes the kept-alive connection, as a
+			// server's idle timeout does.
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+			c.Close()
+			s.idleShut <- struct{}{}
+			return
+		default:
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
+		}
+		if closing {
+			return
+		}
+	}
+}
+
+func newClient(t *testing.T, base string, opts Options) *Client {
+	t.Helper()
+	c, err := New(context.Background(), base, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestKeepAliveUsesOneConnection(t *testing.T) {
+	s := newScripted(t)
+	c := newClient(t, s.url(), Options{})
+	var r recorder
+	for range 5 {
+		if err := c.GET(&r, "/", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.accepted.Load(); n != 1 {
+		t.Errorf("5 keep-alive requests opened %d connections, want 1", n)
+	}
+	want := record{method: "GET", name: "/", ok: true, length: 5}
+	for _, got := range r.got {
+		if got != want {
+			t.Errorf("recorded %+v, want %+v", got, want)
+		}
+	}
+}
+
+func TestCloseOptionOpensAConnectionPerRequest(t *testing.T) {
+	s := newScripted(t)
+	c := newClient(t, s.url(), Options{Close: true})
+	var r recorder
+	for range 3 {
+		if err := c.GET(&r, "/", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.accepted.Load(); n != 3 {
+		t.Errorf("3 requests with Close opened %d connections, want 3", n)
+	}
+}
+
+func TestServerClosesAreFollowed(t *testing.T) {
+	s := newScripted(t)
+	c := newClient(t, s.url(), Options{})
+	var r recorder
+	// Connection: close from the server, then an idle close: both must
+	// lead to a fresh connection, not to a failure.
+	for _, p := range []string{"/bye", "/idle-close"} {
+		if err := c.GET(&r, p, ""); err != nil {
+			t.Fatalf("GET %s: %v", p, err)
+		}
+	}
+	<-s.idleShut
+	if err := c.GET(&r, "/", ""); err != nil {
+		t.Fatalf("GET after the server closed the idle connection: %v", err)
+	}
+	if n := s.accepted.Load(); n != 3 {
+		t.Errorf("opened %d connections, want 3", n)
+	}
+}
+
+func TestFailuresAreNamedAsHttpUserNamesThem(t *testing.T) {
+	s := newScripted(t)
+	tests := []struct {
+		path, name string
+		opts       Options
+		wantName   string
+		want       string
+	}{
+		{"/missing", "", Options{}, "/missing", "HTTPError('404 Client Error: Not Found for url: /missing')"},
+		{"/missing", "named", Options{}, "named", "HTTPError('404 Client Error: Not Found for url: named')"},
+		{"/boom", "", Options{}, "/boom", "HTTPError('500 Server Error: Internal Server Error for url: /boom')"},
+		{"/reset", "", Options{}, "/reset", "ConnectionResetError(104, 'Connection reset by peer')"},
+		{"/silent-close", "", Options{}, "/silent-close", "RemoteDisconnected('Remote end closed connection without response')"},
+		{"/truncated", "", Options{}, "/truncated", "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead'))"},
+		{"/hang", "", Options{Timeout: 200 * time.Millisecond}, "/hang",
+			`ReadTimeout(ReadTimeoutError("HTTPConnectionPool(host='127.0.0.1', port=` + port(s.url()) + `): Read timed out. (read timeout=0.2)"))`},
+	}
+	for _, tt := range tests {
+		c := newClient(t, s.url(), tt.opts)
+		var r recorder
+		if err := c.GET(&r, tt.path, tt.name); err == nil {
+			t.Errorf("GET %s: no error", tt.path)
+			continue
+		}
+		got := r.last(t)
+		if got.ok || got.name != tt.wantName || got.err != tt.want {
+			t.Errorf("GET %s recorded %+v, want failure %q named %q", tt.path, got, tt.want, tt.wantName)
+		}
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newClient(t, "http://"+addr, Options{})
+	var r recorder
+	c.GET(&r, "/", "")
+	if got, want := r.last(t).err, "ConnectionRefusedError(111, 'Connection refused')"; got != want {
+		t.Errorf("recorded %q, want %q", got, want)
+	}
+}
+
+func TestCancelEndsARequestWithoutRecordingIt(t *testing.T) {
+	s := newScripted(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := New(ctx, s.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r recorder
+	done := make(chan error)
+	go func() { done <- c.GET(&r, "/hang", "") }()
+	for s.accepted.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Errorf("GET after cancel: %v, want ErrClosed", err)
+	}
+	if len(r.got) != 0 {
+		t.Errorf("recorded %+v for a request cut short by the user stopping", r.got)
+	}
+	if err := c.GET(&r, "/", ""); !errors.Is(err, ErrClosed) {
+		t.Errorf("GET on a closed client: %v, want ErrClosed", err)
+	}
+}
+
+func TestBasePathPrefixesRequests(t *testing.T) {
+	s := newScripted(t)
+	c := newClient(t, s.url()+"/miss", Options{})
+	var r recorder
+	c.GET(&r, "ing", "")
+	if got := r.last(t); got.ok || !strings.Contains(got.err, "404") {
+		t.Errorf("GET base /miss + ing recorded %+v, want the 404 of /missing", got)
+	}
+}
+
+func TestNewRejectsBadHosts(t *testing.T) {
+	for _, base := range []string{"", "127.0.0.1:8080", "https://127.0.0.1", "ftp://x", "http://", "http://[::1"} {
+		if _, err := New(context.Background(), base, Options{}); err == nil {
+			t.Errorf("New(%q): no error", base)
+		} else if strings.Contains(err.Error(), "\n") {
+			t.Errorf("New(%q): error is not one line: %q", base, err)
+		}
+	}
+}
+
+func port(base string) string {
+	_, p, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
+	return p
+}

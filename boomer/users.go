@@ -1,0 +1,370 @@
+package boomer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// exception is what Locust's workers send as an "exception" message.
+type exception struct {
+	Msg       string
+	Traceback string
+}
+
+// userRun is one running user goroutine.
+type userRun struct {
+	u *User
+	// cancel ends u.Ctx, aborting the task in progress; finish only ends
+	// the task loop, letting the current task complete (Locust's
+	// stop_timeout grace).
+	cancel, finish context.CancelFunc
+	loop           context.Context
+	done           chan struct{}
+}
+
+// end stops the run: after the current task, or right away when grace is 0;
+// if a task still runs when grace is over, its context is cancelled.
+func (r *userRun) end(grace time.Duration) {
+	r.finish()
+	if grace <= 0 {
+		r.cancel()
+		return
+	}
+	t := time.AfterFunc(grace, r.cancel)
+	go func() {
+		<-r.done
+		t.Stop()
+	}()
+}
+
+// pool starts and stops users and keeps them per class.
+type pool struct {
+	classes map[string]*UserClass
+	names   []string // known class names, sorted, for messages
+	stats   *statsHub
+	limit   *limiter
+	onError func(exception)
+	ctx     context.Context // parent of every user's Ctx
+
+	mu       sync.Mutex
+	byClass  map[string][]*userRun
+	stopping map[*userRun]struct{} // ended gracefully, task still running
+	nextID   int
+	wg       sync.WaitGroup
+}
+
+func newPool(ctx context.Context, classes []*UserClass, stats *statsHub, limit *limiter, onError func(exception)) (*pool, error) {
+	p := &pool{
+		classes:  map[string]*UserClass{},
+		stats:    stats,
+		limit:    limit,
+		onError:  onError,
+		ctx:      ctx,
+		byClass:  map[string][]*userRun{},
+		stopping: map[*userRun]struct{}{},
+	}
+	for _, c := range classes {
+		if err := checkClass(c); err != nil {
+			return nil, err
+		}
+		if _, dup := p.classes[c.Name]; dup {
+			return nil, fmt.Errorf("user class %q is given twice", c.Name)
+		}
+		p.classes[c.Name] = c
+		p.names = append(p.names, c.Name)
+	}
+	if len(p.classes) == 0 {
+		return nil, errors.New("no user classes given")
+	}
+	sort.Strings(p.names)
+	return p, nil
+}
+
+func checkClass(c *UserClass) error {
+	switch {
+	case c == nil:
+		return errors.New("nil user class")
+	case c.Name == "":
+		return errors.New("a user class has no name")
+	case c.Weight < 0:
+		return fmt.Errorf("user class %s: negative weight %d", c.Name, c.Weight)
+	case len(c.Tasks) == 0:
+		return fmt.Errorf("user class %s has no tasks", c.Name)
+	}
+	for i, t := range c.Tasks {
+		if t.Fn == nil {
+			return fmt.Errorf("user class %s: task %d (%q) has no function", c.Name, i, t.Name)
+		}
+		if t.Weight < 0 {
+			return fmt.Errorf("user class %s: task %q has negative weight %d", c.Name, t.Name, t.Weight)
+		}
+	}
+	return nil
+}
+
+// counts returns the running users per class, with every class in also
+// (even at zero), as the master's user_classes_count.
+func (p *pool) counts(also map[string]int64) map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int64{}
+	for name := range also {
+		if _, ok := p.classes[name]; ok {
+			out[name] = 0
+		}
+	}
+	for name, runs := range p.byClass {
+		if len(runs) > 0 {
+			out[name] = int64(len(runs))
+		}
+	}
+	return out
+}
+
+func (p *pool) total() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, runs := range p.byClass {
+		n += len(runs)
+	}
+	return n
+}
+
+// unknown returns the requested classes (with a positive count) that this
+// worker does not have.
+func (p *pool) unknown(target map[string]int64) []string {
+	var out []string
+	for name, n := range target {
+		if _, ok := p.classes[name]; !ok && n > 0 {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// unknownClassError names the missing class and the ones this worker has.
+func (p *pool) unknownClassError(name string) exception {
+	return exception{
+		Msg: fmt.Sprintf("unknown user class %q: this Go worker has %s", name, strings.Join(p.names, ", ")),
+	}
+}
+
+// reconcile starts or stops users so that each known class runs exactly
+// its target count. Users are stopped newest first; it returns the runs
+// being stopped so the caller may wait for them.
+func (p *pool) reconcile(target map[string]int64, host string, grace time.Duration) []*userRun {
+	var stopping []*userRun
+	for _, name := range p.names {
+		want, ok := target[name]
+		if !ok {
+			continue
+		}
+		p.mu.Lock()
+		have := int64(len(p.byClass[name]))
+		p.mu.Unlock()
+		switch {
+		case want > have:
+			p.start(p.classes[name], host, int(want-have))
+		case want < have:
+			stopping = append(stopping, p.stop(name, int(have-want), grace)...)
+		}
+	}
+	return stopping
+}
+
+// start starts n users of class c.
+func (p *pool) start(c *UserClass, host string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for range n {
+		p.nextID++
+		ctx, cancel := context.WithCancel(p.ctx)
+		loop, finish := context.WithCancel(ctx)
+		u := &User{Class: c.Name, ID: p.nextID, Host: host, Ctx: ctx, stats: p.stats.newShard()}
+		r := &userRun{u: u, cancel: cancel, finish: finish, loop: loop, done: make(chan struct{})}
+		p.byClass[c.Name] = append(p.byClass[c.Name], r)
+		p.wg.Add(1)
+		go p.run(c, r)
+	}
+}
+
+// stop ends the n newest users of a class.
+func (p *pool) stop(class string, n int, grace time.Duration) []*userRun {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	runs := p.byClass[class]
+	n = min(n, len(runs))
+	stopped := slices.Clone(runs[len(runs)-n:])
+	p.byClass[class] = runs[:len(runs)-n]
+	for _, r := range stopped {
+		r.end(grace)
+		if grace > 0 {
+			p.stopping[r] = struct{}{}
+		}
+	}
+	return stopped
+}
+
+// stopAll ends every user, including those still finishing a task after
+// an earlier graceful stop (cancelled now if grace is 0).
+func (p *pool) stopAll(grace time.Duration) []*userRun {
+	var out []*userRun
+	p.mu.Lock()
+	for r := range p.stopping {
+		if grace <= 0 {
+			r.cancel()
+		}
+		out = append(out, r)
+	}
+	p.mu.Unlock()
+	for _, name := range p.names {
+		out = append(out, p.stop(name, int(^uint(0)>>1), grace)...)
+	}
+	return out
+}
+
+// waitRuns waits until the runs have ended or timeout passed; it returns
+// how many are still running. A task that ignores u.Ctx can only be waited
+// for, not killed.
+func waitRuns(runs []*userRun, timeout time.Duration) int {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for i, r := range runs {
+		select {
+		case <-r.done:
+		case <-deadline.C:
+			left := 0
+			for _, r := range runs[i:] {
+				select {
+				case <-r.done:
+				default:
+					left++
+				}
+			}
+			return left
+		}
+	}
+	return 0
+}
+
+// run is one user's life: OnStart, tasks picked by weight with the class's
+// wait between them, OnStop. A panicking task is reported and the user goes
+// on with its next task, as Locust users do.
+func (p *pool) run(c *UserClass, r *userRun) {
+	u := r.u
+	defer func() {
+		r.finish()
+		r.cancel()
+		p.mu.Lock()
+		delete(p.stopping, r)
+		// A user may end by itself (OnStart failed); it no longer counts.
+		if runs := p.byClass[c.Name]; slices.Contains(runs, r) {
+			p.byClass[c.Name] = slices.DeleteFunc(runs, func(x *userRun) bool { return x == r })
+		}
+		p.mu.Unlock()
+		p.stats.retire(u.stats)
+		close(r.done)
+		p.wg.Done()
+	}()
+	if c.OnStart != nil {
+		err := p.call(u, "on_start", func() error { return c.OnStart(u) })
+		if err != nil {
+			if !errors.Is(err, errPanicked) {
+				p.onError(exception{Msg: fmt.Sprintf("%s: on_start: %v", c.Name, err)})
+			}
+			return
+		}
+	}
+	if c.OnStop != nil {
+		defer p.call(u, "on_stop", func() error { c.OnStop(u); return nil })
+	}
+	pick := taskPicker(c.Tasks)
+	for r.loop.Err() == nil {
+		if p.limit.wait(r.loop) != nil {
+			return
+		}
+		t := pick()
+		started := time.Now()
+		_ = p.call(u, t.Name, func() error { t.Fn(u); return nil })
+		if c.Wait != nil {
+			if sleepCtx(r.loop, c.Wait(u, started)) != nil {
+				return
+			}
+		}
+	}
+}
+
+var errPanicked = errors.New("panicked")
+
+// call runs fn, turning a panic into an exception for the master.
+func (p *pool) call(u *User, what string, fn func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.onError(exception{
+				Msg:       fmt.Sprintf("%s: %s: panic: %v", u.Class, what, v),
+				Traceback: stableStack(debug.Stack()),
+			})
+			err = errPanicked
+		}
+	}()
+	return fn()
+}
+
+// stableStack drops what differs between goroutines from a stack trace
+// (the goroutine header and argument words): the master groups exceptions
+// by their traceback, so one bug hit by many users makes one row.
+func stableStack(st []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(st)), "\n")
+	if len(lines) > 0 && strings.HasPrefix(lines[0], "goroutine ") {
+		lines = lines[1:]
+	}
+	// Start at the frame that panicked, past the recovering code.
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic(") && i+2 <= len(lines) {
+			lines = lines[i+2:]
+			break
+		}
+	}
+	for i, l := range lines {
+		if strings.HasPrefix(l, "\t") {
+			continue
+		}
+		if j := strings.Index(l, " in goroutine "); j > 0 && strings.HasPrefix(l, "created by ") {
+			lines[i] = l[:j]
+			continue
+		}
+		if j := strings.LastIndexByte(l, '('); j > 0 && strings.HasSuffix(l, ")") {
+			lines[i] = l[:j] + "(...)"
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// taskPicker returns a function choosing tasks at random by weight (a
+// weight of 0 counts as 1, the zero value meaning "ordinary task").
+func taskPicker(tasks []Task) func() *Task {
+	cum := make([]int, len(tasks))
+	total := 0
+	for i, t := range tasks {
+		total += max(t.Weight, 1)
+		cum[i] = total
+	}
+	if len(tasks) == 1 {
+		return func() *Task { return &tasks[0] }
+	}
+	return func() *Task {
+		n := rand.IntN(total)
+		i, _ := slices.BinarySearch(cum, n+1)
+		return &tasks[i]
+	}
+}

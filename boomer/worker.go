@@ -1,0 +1,445 @@
+package boomer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Worker states as Locust's heartbeats carry them.
+const (
+	stateReady    = "ready"
+	stateSpawning = "spawning"
+	stateRunning  = "running"
+	stateStopped  = "stopped"
+)
+
+const (
+	// connectTimeout bounds one dial and the wait for the master's ack
+	// before client_ready is sent again (Locust's CONNECT_TIMEOUT).
+	connectTimeout = 5 * time.Second
+	// stopGrace is how long stopping users may take beyond the master's
+	// stop_timeout before they are given up on (and logged).
+	stopGrace = 5 * time.Second
+	// maxBackoff caps the wait between reconnection attempts.
+	maxBackoff = 8 * time.Second
+	// clientReadyVersion is the version sent in client_ready. Every 2.x
+	// master accepts -1 without a version warning, while a version string
+	// warns on any master whose version differs (and Debian's 2.12.1 has
+	// an empty one).
+	clientReadyVersion = -1
+)
+
+// worker is the state of Run in worker mode. The Run goroutine owns it,
+// except the fields guarded by mu, which the ticker also reads.
+type worker struct {
+	b *Boomer
+	p *pool
+
+	mu         sync.Mutex
+	state      string
+	lastTarget map[string]int64
+
+	lastSpawn   float64
+	stopTimeout time.Duration
+	reported    map[string]bool // exceptions about the setup sent this test
+	lostAt      time.Time       // when the master went away; zero while connected
+}
+
+func (w *worker) setState(s string) {
+	w.mu.Lock()
+	w.state = s
+	w.mu.Unlock()
+}
+
+func (w *worker) getState() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.state
+}
+
+// sessionEnd says why a connection ended.
+type sessionEnd struct {
+	done   bool          // Run must return
+	reason string        // why the connection was lost
+	retry  time.Duration // wait before reconnecting
+}
+
+func (b *Boomer) runWorker(ctx context.Context, p *pool) error {
+	w := &worker{b: b, p: p, state: stateReady, reported: map[string]bool{}, lastTarget: map[string]int64{}}
+	log := b.log.With("master", fmt.Sprintf("%s:%d", b.opts.MasterHost, b.opts.MasterPort))
+	var wait time.Duration
+	tries := 0
+	for {
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-b.quit:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		if ctx.Err() != nil || isClosed(b.quit) {
+			w.stopUsers()
+			return nil
+		}
+		w.checkMasterGone()
+		tries++
+		conn, err := dialMaster(ctx, b.opts.MasterHost, b.opts.MasterPort, b.nodeID, connectTimeout)
+		if err != nil {
+			wait = min(max(2*wait, time.Second), maxBackoff)
+			log.Warn("cannot reach master", "try", tries, "err", err, "retry_in", wait)
+			continue
+		}
+		log.Info("connected to master", "try", tries, "node_id", b.nodeID)
+		end := w.session(ctx, conn)
+		conn.close()
+		if end.done {
+			return nil
+		}
+		if w.lostAt.IsZero() {
+			w.lostAt = time.Now()
+		}
+		log.Warn("lost master, reconnecting", "reason", end.reason)
+		wait, tries = end.retry, 0
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// checkMasterGone stops the users once the master has stayed away longer
+// than MasterGoneTimeout, so a worker without a master stops loading the
+// target; a returning master starts a new test.
+func (w *worker) checkMasterGone() {
+	if w.lostAt.IsZero() || time.Since(w.lostAt) < w.b.opts.MasterGoneTimeout {
+		return
+	}
+	if n := w.p.total(); n > 0 {
+		w.b.log.Warn("master gone too long, stopping users", "gone_for", time.Since(w.lostAt).Round(time.Second), "users", n)
+		w.stopUsers()
+		w.b.stats.reset()
+	}
+	w.setState(stateReady)
+}
+
+// stopUsers stops every user and waits for them (bounded).
+func (w *worker) stopUsers() {
+	runs := w.p.stopAll(w.stopTimeout)
+	if left := waitRuns(runs, w.stopTimeout+stopGrace); left > 0 {
+		w.b.log.Warn("users still busy after stop; their tasks ignore User.Ctx", "users", left)
+	}
+}
+
+// session speaks to one master connection until it ends.
+func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
+	b := w.b
+	b.mu.Lock()
+	b.conn = conn
+	b.mu.Unlock()
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		b.mu.Lock()
+		b.conn = nil
+		b.mu.Unlock()
+		cancel()
+		conn.close() // ends the receiver
+		wg.Wait()
+	}()
+
+	msgs := make(chan message)
+	recvErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			m, err := conn.recv()
+			if err != nil {
+				var bad *badMessageError
+				if errors.As(err, &bad) {
+					b.log.Warn("bad message from master", "err", err)
+					continue
+				}
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-sctx.Done():
+				return
+			}
+		}
+	}()
+
+	if err := conn.send("client_ready", clientReadyVersion); err != nil {
+		return sessionEnd{reason: err.Error(), retry: time.Second}
+	}
+	ackWait := time.NewTimer(connectTimeout)
+	defer ackWait.Stop()
+	acked := false
+	var masterBeat atomic.Int64
+	hbLost := make(chan string, 1)
+
+	for {
+		select {
+		case <-ctx.Done():
+			w.shutdown(conn, true)
+			return sessionEnd{done: true}
+		case <-b.quit:
+			w.shutdown(conn, true)
+			return sessionEnd{done: true}
+		case err := <-recvErr:
+			return sessionEnd{reason: err.Error()}
+		case reason := <-hbLost:
+			return sessionEnd{reason: reason}
+		case <-ackWait.C:
+			if acked {
+				continue
+			}
+			b.log.Info("no ack from master yet, sending client_ready again")
+			w.checkMasterGone()
+			if err := conn.send("client_ready", clientReadyVersion); err != nil {
+				return sessionEnd{reason: err.Error(), retry: time.Second}
+			}
+			ackWait.Reset(connectTimeout)
+		case m := <-msgs:
+			switch m.Type {
+			case "ack":
+				idx, _ := asStringMap(m.Data)
+				b.log.Info("master acknowledged this worker", "index", idx["index"])
+				w.lostAt = time.Time{}
+				if !acked {
+					acked = true
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						w.ticker(sctx, conn, &masterBeat, hbLost)
+					}()
+				}
+			case "heartbeat":
+				masterBeat.Store(time.Now().UnixNano())
+			case "spawn":
+				w.spawn(conn, m.Data)
+			case "stop":
+				w.stop(conn)
+			case "quit":
+				b.log.Info("master says quit")
+				w.shutdown(conn, false)
+				return sessionEnd{done: true}
+			case "reconnect":
+				return sessionEnd{reason: "master asked to reconnect"}
+			case "spawning_complete", "update_user_class":
+				b.log.Debug("message from master", "type", m.Type)
+			default:
+				if fn := b.handler(m.Type); fn != nil {
+					w.custom(m, fn)
+				} else {
+					b.log.Warn("unknown message type from master", "type", m.Type)
+				}
+			}
+		}
+	}
+}
+
+// custom runs a registered handler; its panic must not end the worker.
+func (w *worker) custom(m message, fn func(any)) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.b.log.Error("handler for custom message panicked", "type", m.Type, "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	fn(m.Data)
+}
+
+// ticker sends heartbeats every second, stats every report interval and
+// user exceptions as they come; it reports a silent master on hbLost.
+func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomic.Int64, hbLost chan<- string) {
+	b := w.b
+	beat := time.NewTicker(time.Second)
+	defer beat.Stop()
+	report := time.NewTicker(b.opts.ReportInterval)
+	defer report.Stop()
+	b.cpu.cpuPercent() // start the measuring interval
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-b.excs:
+			w.sendException(conn, e)
+		case <-report.C:
+			if err := w.report(conn); err != nil {
+				b.log.Warn("cannot send stats", "err", err)
+			}
+		case <-beat.C:
+			err := conn.send("heartbeat", map[string]any{
+				"state":                w.getState(),
+				"current_cpu_usage":    b.cpu.cpuPercent(),
+				"current_memory_usage": residentBytes(),
+			})
+			if err != nil {
+				b.log.Warn("cannot send heartbeat", "err", err)
+			}
+			if n := b.dropped.Swap(0); n > 0 {
+				b.log.Warn("user exceptions dropped, too many to send", "count", n)
+			}
+			// Masters older than 2.13 never send heartbeats; only a master
+			// that has sent one can be judged silent.
+			if last := masterBeat.Load(); last != 0 {
+				if gone := time.Since(time.Unix(0, last)); gone > b.opts.HeartbeatTimeout {
+					select {
+					case hbLost <- fmt.Sprintf("no heartbeat from master for %s", gone.Round(time.Second)):
+					default:
+					}
+					return
+				}
+			}
+		}
+	}
+}
+
+func (w *worker) sendException(conn *masterConn, e exception) {
+	if err := conn.send("exception", map[string]any{"msg": e.Msg, "traceback": e.Traceback}); err != nil {
+		w.b.log.Warn("cannot send exception", "err", err)
+	}
+}
+
+// report sends the stats collected since the previous report.
+func (w *worker) report(conn *masterConn) error {
+	rep := w.b.stats.collect()
+	stats, total, errs := rep.serialize()
+	w.mu.Lock()
+	target := w.lastTarget
+	w.mu.Unlock()
+	return conn.send("stats", map[string]any{
+		"stats":              stats,
+		"stats_total":        total,
+		"errors":             errs,
+		"user_count":         int64(w.p.total()),
+		"user_classes_count": w.p.counts(target),
+	})
+}
+
+// spawn handles the master's absolute per-class user counts.
+func (w *worker) spawn(conn *masterConn, data any) {
+	b := w.b
+	if err := conn.send("spawning", nil); err != nil {
+		b.log.Warn("cannot send spawning", "err", err)
+	}
+	job, ok := asStringMap(data)
+	if !ok {
+		b.log.Warn("spawn message without a map", "data", data)
+		return
+	}
+	ts, _ := asFloat(job["timestamp"])
+	if ts <= w.lastSpawn {
+		b.log.Info("discarding a spawn message not newer than the previous one")
+		return
+	}
+	w.lastSpawn = ts
+	counts, ok := asStringMap(job["user_classes_count"])
+	if !ok {
+		b.log.Warn("spawn message without user_classes_count", "data", data)
+		return
+	}
+	target := make(map[string]int64, len(counts))
+	for name, v := range counts {
+		n, _ := asInt(v)
+		target[name] = max(n, 0)
+	}
+	st, _ := asFloat(job["stop_timeout"])
+	w.stopTimeout = time.Duration(st * float64(time.Second))
+	spawnHost, _ := job["host"].(string)
+	opts, _ := asStringMap(job["parsed_options"])
+
+	if s := w.getState(); s != stateRunning && s != stateSpawning {
+		// A new test: forget the previous one's numbers, as Locust does.
+		b.stats.reset()
+		b.excMu.Lock()
+		clear(b.excCount)
+		b.excMu.Unlock()
+		clear(w.reported)
+	}
+	w.setState(stateSpawning)
+	w.mu.Lock()
+	w.lastTarget = target
+	w.mu.Unlock()
+
+	for _, name := range w.p.unknown(target) {
+		if !w.reported["class:"+name] {
+			w.reported["class:"+name] = true
+			e := w.p.unknownClassError(name)
+			b.log.Error(e.Msg)
+			w.sendException(conn, e)
+		}
+	}
+	host := spawnHost
+	var err error
+	if b.opts.ResolveHost != nil {
+		host, err = b.opts.ResolveHost(spawnHost, opts)
+	}
+	if err != nil {
+		msg := "cannot start users: " + err.Error()
+		if !w.reported["host:"+msg] {
+			w.reported["host:"+msg] = true
+			b.log.Error(msg)
+			w.sendException(conn, exception{Msg: msg})
+		}
+	} else {
+		// Stopping users finish in the background: heartbeats and further
+		// spawns must not wait for slow tasks.
+		w.p.reconcile(target, host, w.stopTimeout)
+	}
+	counts2 := w.p.counts(target)
+	var total int64
+	for _, n := range counts2 {
+		total += n
+	}
+	if err := conn.send("spawning_complete", map[string]any{"user_classes_count": counts2, "user_count": total}); err != nil {
+		b.log.Warn("cannot send spawning_complete", "err", err)
+	}
+	w.setState(stateRunning)
+}
+
+// stop handles the master's stop: the test is over, the worker stays.
+func (w *worker) stop(conn *masterConn) {
+	w.setState(stateStopped)
+	w.stopUsers()
+	// The test's last numbers go out now: a new spawn would discard them.
+	if err := w.report(conn); err != nil {
+		w.b.log.Warn("cannot send stats", "err", err)
+	}
+	if err := conn.send("client_stopped", nil); err != nil {
+		w.b.log.Warn("cannot send client_stopped", "err", err)
+	}
+	if err := conn.send("client_ready", clientReadyVersion); err != nil {
+		w.b.log.Warn("cannot send client_ready", "err", err)
+	}
+	clear(w.reported)
+	w.setState(stateReady)
+}
+
+// shutdown stops the users and sends the last stats; sayQuit tells the
+// master this worker leaves on its own.
+func (w *worker) shutdown(conn *masterConn, sayQuit bool) {
+	w.stopUsers()
+	if err := w.report(conn); err != nil {
+		w.b.log.Warn("cannot send final stats", "err", err)
+	}
+	if sayQuit {
+		if err := conn.send("quit", nil); err != nil {
+			w.b.log.Warn("cannot send quit", "err", err)
+		}
+	}
+}

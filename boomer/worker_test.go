@@ -1,0 +1,295 @@
+package boomer
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+// fakeMaster is a ZeroMQ ROUTER speaking Locust's master side, so the
+// tests can drive every protocol path (a real master covers the common one).
+type fakeMaster struct {
+	t      *testing.T
+	sock   zmq4.Socket
+	msgs   chan message
+	ended  chan struct{}
+	ids    chan string
+	cancel context.CancelFunc
+}
+
+func newFakeMaster(t *testing.T, port int) *fakeMaster {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &fakeMaster{t: t, sock: zmq4.NewRouter(ctx, zmq4.WithID(zmq4.SocketIdentity("master"))),
+		msgs: make(chan message, 1000), ended: make(chan struct{}), cancel: cancel}
+	if err := m.sock.Listen(fmt.Sprintf("tcp://127.0.0.1:%d", port)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(m.ended)
+		for {
+			zm, err := m.sock.Recv()
+			if err != nil {
+				return
+			}
+			if len(zm.Frames) != 2 {
+				t.Errorf("worker sent %d frames, want identity + 1", len(zm.Frames))
+				continue
+			}
+			msg, err := decodeMessage(zm.Frames[1])
+			if err != nil {
+				t.Errorf("undecodable message from worker: %v", err)
+				continue
+			}
+			if msg.NodeID != string(zm.Frames[0]) {
+				t.Errorf("message node id %q from socket %q", msg.NodeID, zm.Frames[0])
+			}
+			m.msgs <- msg
+		}
+	}()
+	return m
+}
+
+func (m *fakeMaster) close() {
+	m.cancel()
+	m.sock.Close()
+	<-m.ended
+}
+
+func (m *fakeMaster) send(node, typ string, data any) {
+	m.t.Helper()
+	b, err := encodeMessage(message{Type: typ, Data: data, NodeID: "master"})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if err := m.sock.SendMulti(zmq4.NewMsgFrom([]byte(node), b)); err != nil {
+		m.t.Fatalf("send %s: %v", typ, err)
+	}
+}
+
+// expect returns the next message of type typ for which ok (if given)
+// holds, skipping others; it fails after a generous deadline.
+func (m *fakeMaster) expect(typ string, ok func(message) bool) message {
+	m.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case msg := <-m.msgs:
+			if msg.Type == typ && (ok == nil || ok(msg)) {
+				return msg
+			}
+		case <-deadline:
+			m.t.Fatalf("no %s message from the worker", typ)
+		}
+	}
+}
+
+func dataMap(t *testing.T, m message) map[string]any {
+	t.Helper()
+	d, ok := asStringMap(m.Data)
+	if !ok {
+		t.Fatalf("%s data is %T, not a map", m.Type, m.Data)
+	}
+	return d
+}
+
+func userCount(t *testing.T, m message) int64 {
+	n, _ := asInt(dataMap(t, m)["user_count"])
+	return n
+}
+
+var spawnTS atomic.Int64
+
+func spawnMsg(counts map[string]any, ts float64) map[string]any {
+	return map[string]any{"user_classes_count": counts, "host": "http://spawn-host", "stop_timeout": nil,
+		"timestamp": ts, "parsed_options": map[string]any{"target": "epoll"}}
+}
+
+func TestWorkerProtocol(t *testing.T) {
+	port := freePort(t)
+	before := runtime.NumGoroutine()
+	m := newFakeMaster(t, port)
+
+	var live atomic.Int64 // users between OnStart and OnStop
+	var hosts atomic.Value
+	class := &UserClass{
+		Name:    "W",
+		OnStart: func(u *User) error { live.Add(1); hosts.Store(u.Host); return nil },
+		OnStop:  func(*User) { live.Add(-1) },
+		Tasks: []Task{{Name: "t", Fn: func(u *User) {
+			u.RecordSuccess("GET", "/w", time.Millisecond, 1)
+			u.RecordFailure("GET", "/w", time.Millisecond, "ConnectionRefusedError(111, 'Connection refused')")
+		}}},
+		Wait: Constant(5 * time.Millisecond),
+	}
+	b := NewBoomer(Options{
+		MasterHost: "127.0.0.1", MasterPort: port,
+		ReportInterval:    200 * time.Millisecond,
+		HeartbeatTimeout:  1500 * time.Millisecond,
+		MasterGoneTimeout: time.Second,
+		ResolveHost: func(h string, opts map[string]any) (string, error) {
+			return fmt.Sprintf("%s/%v", h, opts["target"]), nil
+		},
+	})
+	node := b.NodeID()
+	if !strings.Contains(node, "_") || len(node) < 34 {
+		t.Errorf("node id %q is not <hostname>_<uuid hex>", node)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(context.Background(), class) }()
+
+	ready := m.expect("client_ready", nil)
+	if v, _ := asInt(ready.Data); v != -1 {
+		t.Errorf("client_ready carries %#v, want -1", ready.Data)
+	}
+	m.send(node, "ack", map[string]any{"index": 0})
+	hb := m.expect("heartbeat", nil)
+	if d := dataMap(t, hb); d["state"] != stateReady || d["current_memory_usage"] == nil || d["current_cpu_usage"] == nil {
+		t.Errorf("heartbeat %v", d)
+	}
+
+	m.send(node, "spawn", spawnMsg(map[string]any{"W": 3}, 10))
+	m.expect("spawning", nil)
+	if n := userCount(t, m.expect("spawning_complete", nil)); n != 3 {
+		t.Errorf("spawning_complete with %d users, want 3", n)
+	}
+	if h, _ := hosts.Load().(string); h != "http://spawn-host/epoll" {
+		t.Errorf("users got host %q", h)
+	}
+	m.expect("heartbeat", func(m message) bool { return dataMap(t, m)["state"] == stateRunning })
+
+	// A spawn that is not newer is ignored.
+	m.send(node, "spawn", spawnMsg(map[string]any{"W": 5}, 10))
+	m.expect("spawning", nil)
+	m.send(node, "spawn", spawnMsg(map[string]any{"W": 1, "Nope": 2, "Zero": 0}, 11))
+	exc := m.expect("exception", nil)
+	if msg, _ := dataMap(t, exc)["msg"].(string); !strings.Contains(msg, `"Nope"`) || !strings.Contains(msg, "W") || strings.Contains(msg, "Zero") {
+		t.Errorf("unknown class exception %q", msg)
+	}
+	if n := userCount(t, m.expect("spawning_complete", nil)); n != 1 {
+		t.Errorf("spawning_complete with %d users after the stale spawn, want 1", n)
+	}
+
+	// Stats arrive as deltas with the error keyed as Locust keys it.
+	st := m.expect("stats", func(m message) bool {
+		d, _ := asStringMap(m.Data)
+		stats, _ := d["stats"].([]any)
+		return len(stats) > 0
+	})
+	d := dataMap(t, st)
+	errs, _ := asStringMap(d["errors"])
+	key := errorKey("GET", "/w", "ConnectionRefusedError(111, 'Connection refused')")
+	if _, ok := errs[key]; !ok {
+		t.Errorf("errors %v lack key %s", errs, key)
+	}
+	if classes, _ := asStringMap(d["user_classes_count"]); classes["W"] == nil {
+		t.Errorf("user_classes_count %v", d["user_classes_count"])
+	}
+
+	// stop -> client_stopped -> client_ready; users end.
+	m.send(node, "stop", nil)
+	m.expect("client_stopped", nil)
+	m.expect("client_ready", nil)
+	if n := live.Load(); n != 0 {
+		t.Errorf("%d users live after stop", n)
+	}
+
+	// Many spawn/stop cycles leave nothing behind.
+	mid := runtime.NumGoroutine()
+	for i := range 20 {
+		m.send(node, "spawn", spawnMsg(map[string]any{"W": 5 + i%3}, float64(100+i)))
+		m.expect("spawning_complete", nil)
+		m.send(node, "stop", nil)
+		m.expect("client_stopped", nil)
+		m.expect("client_ready", nil)
+	}
+	waitGoroutines(t, mid)
+
+	// Custom messages reach handlers; "reconnect" makes a new connection.
+	got := make(chan any, 1)
+	b.RegisterMessage("hello", func(d any) { got <- d })
+	m.send(node, "hello", "there")
+	select {
+	case d := <-got:
+		if d != "there" {
+			t.Errorf("custom message data %#v", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("custom message handler not called")
+	}
+	if err := b.SendMessage("from_worker", map[string]any{"x": int64(1)}); err != nil {
+		t.Fatal(err)
+	}
+	m.expect("from_worker", nil)
+	m.send(node, "reconnect", nil)
+	m.expect("client_ready", nil)
+	m.send(node, "ack", map[string]any{"index": 0})
+
+	// A master that sent heartbeats and then goes silent is reconnected to.
+	m.send(node, "heartbeat", nil)
+	m.expect("client_ready", nil)
+	m.send(node, "ack", map[string]any{"index": 0})
+
+	// A master gone for longer than MasterGoneTimeout: users stop; a new
+	// master gets client_ready and can start a new test.
+	m.send(node, "spawn", spawnMsg(map[string]any{"W": 2}, 500))
+	m.expect("spawning_complete", nil)
+	m.close()
+	deadline := time.Now().Add(20 * time.Second)
+	for live.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d users still live with the master gone", live.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m = newFakeMaster(t, port)
+	defer m.close()
+	m.expect("client_ready", nil)
+	m.send(node, "ack", map[string]any{"index": 0})
+	m.send(node, "spawn", spawnMsg(map[string]any{"W": 2}, 600))
+	if n := userCount(t, m.expect("spawning_complete", nil)); n != 2 {
+		t.Errorf("spawning_complete with %d users on the new master, want 2", n)
+	}
+
+	// quit: final stats, Run returns, nothing left running.
+	m.send(node, "quit", nil)
+	m.expect("stats", nil)
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after quit")
+	}
+	if n := live.Load(); n != 0 {
+		t.Errorf("%d users live after quit", n)
+	}
+	m.close()
+	waitGoroutines(t, before)
+}
+
+func TestWorkerQuitWithoutMaster(t *testing.T) {
+	before := runtime.NumGoroutine()
+	b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: freePort(t)})
+	runErr := make(chan error, 1)
+	go func() {
+		runErr <- b.Run(context.Background(), &UserClass{Name: "X", Tasks: []Task{{Name: "t", Fn: idle}}})
+	}()
+	b.Quit()
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after Quit")
+	}
+	waitGoroutines(t, before)
+}
