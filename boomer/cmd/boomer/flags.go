@@ -1,0 +1,209 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const usage = `usage: boomer [options]
+
+A Locust worker in Go. It connects to a Locust master running locustfile.py
+and runs its user classes: LabUser BrowserUser HammerUser SlowIOUser CPUUser.
+
+  --master-host HOST     master to connect to (default 127.0.0.1)
+  --master-port PORT     master's port (default 5557)
+  -H, --host URL         target base URL, e.g. http://127.0.0.1:8080
+  --target-url TEMPLATE  target URL for the model the master's --target names,
+                         {model} replaced: e.g. http://target-{model}:8080
+                         The host is the master's (its -H or the web UI's
+                         Host field), else --target-url, else -H.
+  --max-fds N            lower the open-files limit to N (by default the
+                         soft limit is raised to the hard one)
+  --max-rps N            at most N requests a second over all users
+  --close                send Connection: close; a new connection per request
+  --loglevel LEVEL       DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)
+  --run-tasks CLASS      run each task of CLASS once against -H, print the
+                         outcomes and exit (1 if any request failed)
+  --standalone           run without a master against -H, then print stats:
+    --users N            users to run (default 1)
+    --spawn-rate R       users started per second (default 1)
+    --run-time D         how long to run: 30s, 5m, 1h30m, or seconds (default 1m)
+  --cpuprofile FILE      write a CPU profile of the run
+  --memprofile FILE      write a heap profile at exit
+  -h, --help             this help
+`
+
+var errHelp = errors.New("help requested")
+
+type config struct {
+	masterHost string
+	masterPort int
+	host       string
+	targetURL  string
+	maxFDs     int
+	maxRPS     int64
+	close      bool
+	level      slog.Level
+	runTasks   string
+	standalone bool
+	users      int
+	spawnRate  float64
+	runTime    time.Duration
+	cpuprofile string
+	memprofile string
+}
+
+// parseFlags reads Locust-style flags (--name value or --name=value; Go's
+// single dash works too). Errors are one line.
+func parseFlags(args []string) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("boomer", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&cfg.masterHost, "master-host", "127.0.0.1", "")
+	fs.IntVar(&cfg.masterPort, "master-port", 5557, "")
+	fs.StringVar(&cfg.host, "host", "", "")
+	fs.StringVar(&cfg.host, "H", "", "")
+	fs.StringVar(&cfg.targetURL, "target-url", "", "")
+	fs.IntVar(&cfg.maxFDs, "max-fds", 0, "")
+	fs.Int64Var(&cfg.maxRPS, "max-rps", 0, "")
+	fs.BoolVar(&cfg.close, "close", false, "")
+	level := fs.String("loglevel", "INFO", "")
+	fs.StringVar(&cfg.runTasks, "run-tasks", "", "")
+	fs.BoolVar(&cfg.standalone, "standalone", false, "")
+	fs.IntVar(&cfg.users, "users", 1, "")
+	fs.Float64Var(&cfg.spawnRate, "spawn-rate", 1, "")
+	runTime := fs.String("run-time", "1m", "")
+	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "")
+	fs.StringVar(&cfg.memprofile, "memprofile", "", "")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if cfg.level, err = parseLevel(*level); err != nil {
+		return nil, err
+	}
+	if cfg.runTime, err = parseRunTime(*runTime); err != nil {
+		return nil, err
+	}
+	cfg.host = strings.TrimSpace(cfg.host)
+	switch {
+	case cfg.masterHost == "":
+		return nil, errors.New("--master-host is empty")
+	case cfg.masterPort < 1 || cfg.masterPort > 65535:
+		return nil, fmt.Errorf("--master-port %d: want 1..65535", cfg.masterPort)
+	case cfg.maxFDs < 0:
+		return nil, fmt.Errorf("--max-fds %d: want a positive number", cfg.maxFDs)
+	case cfg.maxFDs > 0 && cfg.maxFDs < minFDs:
+		return nil, fmt.Errorf("--max-fds %d: the worker itself needs %d", cfg.maxFDs, minFDs)
+	case cfg.maxRPS < 0:
+		return nil, fmt.Errorf("--max-rps %d: want 0 (unlimited) or more", cfg.maxRPS)
+	case cfg.users < 1:
+		return nil, fmt.Errorf("--users %d: want 1 or more", cfg.users)
+	case !(cfg.spawnRate > 0):
+		return nil, fmt.Errorf("--spawn-rate %v: want more than 0", cfg.spawnRate)
+	case cfg.standalone && cfg.runTasks != "":
+		return nil, errors.New("--standalone and --run-tasks exclude each other")
+	}
+	if cfg.host != "" {
+		if err := checkURL(cfg.host); err != nil {
+			return nil, fmt.Errorf("-H: %v", err)
+		}
+	}
+	if cfg.targetURL != "" {
+		if err := checkURL(strings.ReplaceAll(cfg.targetURL, "{model}", "epoll")); err != nil {
+			return nil, fmt.Errorf("--target-url: %v", err)
+		}
+	}
+	if (cfg.standalone || cfg.runTasks != "") && cfg.host == "" {
+		return nil, errors.New("--standalone and --run-tasks need -H URL")
+	}
+	if cfg.runTasks != "" && findClass(userClasses(httpOptionsFor(cfg), nil), cfg.runTasks) == nil {
+		return nil, fmt.Errorf("--run-tasks %s: no such user class (have %s)", cfg.runTasks,
+			strings.Join(classNames(userClasses(httpOptionsFor(cfg), nil)), ", "))
+	}
+	return cfg, nil
+}
+
+// minFDs is what the worker holds before any user connects: stdio, the
+// runtime's poller, the master connection, and some slack.
+const minFDs = 16
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToUpper(s) {
+	case "DEBUG":
+		return slog.LevelDebug, nil
+	case "INFO":
+		return slog.LevelInfo, nil
+	case "WARNING", "WARN":
+		return slog.LevelWarn, nil
+	case "ERROR":
+		return slog.LevelError, nil
+	case "CRITICAL":
+		return slog.LevelError + 4, nil
+	}
+	return 0, fmt.Errorf("--loglevel %q: want DEBUG, INFO, WARNING, ERROR or CRITICAL", s)
+}
+
+// parseRunTime takes Locust's forms: 20 (seconds), 30s, 5m, 1h30m.
+func parseRunTime(s string) (time.Duration, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 {
+			return 0, fmt.Errorf("--run-time %q: want more than 0", s)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--run-time %q: want a duration such as 30s, 5m or 1h30m", s)
+	}
+	return d, nil
+}
+
+// checkURL accepts what httpuser can load: http://HOST[:PORT][/path].
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("%q: want http://HOST[:PORT]", s)
+	}
+	return nil
+}
+
+// hostResolver picks each spawn's target: the master's host, else the
+// template filled with the master's --target model, else -H.
+func hostResolver(template, fallback string) func(string, map[string]any) (string, error) {
+	return func(spawnHost string, parsed map[string]any) (string, error) {
+		if h := strings.TrimSpace(spawnHost); h != "" {
+			return h, checkURL(h)
+		}
+		if template != "" {
+			if !strings.Contains(template, "{model}") {
+				return template, nil
+			}
+			if model, _ := parsed["target"].(string); model != "" {
+				return strings.ReplaceAll(template, "{model}", model), nil
+			}
+		}
+		if fallback != "" {
+			return fallback, nil
+		}
+		if template != "" {
+			return "", fmt.Errorf("no host: the master sent neither a host nor a target option for --target-url %s", template)
+		}
+		return "", errors.New("no host: start the master with -H, fill the web UI's Host field, or give the worker --target-url or -H")
+	}
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"serverlab/internal/repo"
+)
+
+func TestBadUsageIsOneLineAndExit2(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nope"}, "flag provided but not defined"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--master-port", "0"}, "--master-port 0"},
+		{[]string{"--master-port", "x"}, "invalid value"},
+		{[]string{"--loglevel", "loud"}, "--loglevel"},
+		{[]string{"--run-time", "soon"}, "--run-time"},
+		{[]string{"--max-fds", "3"}, "--max-fds 3"},
+		{[]string{"-H", "127.0.0.1:8080"}, "want http://"},
+		{[]string{"--target-url", "target-{model}"}, "--target-url"},
+		{[]string{"--standalone"}, "need -H"},
+		{[]string{"--run-tasks", "LabUser"}, "need -H"},
+		{[]string{"--run-tasks", "NoUser", "-H", "http://127.0.0.1:1"}, "no such user class"},
+		{[]string{"--standalone", "--users", "0", "-H", "http://127.0.0.1:1"}, "--users 0"},
+		{[]string{"--spawn-rate", "0"}, "--spawn-rate"},
+	}
+	for _, tt := range tests {
+		var out, errb bytes.Buffer
+		code := run(tt.args, &out, &errb)
+		msg := errb.String()
+		if code != 2 || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tt.want) {
+			t.Errorf("boomer %v: exit %d, stderr %q; want exit 2 and one line with %q", tt.args, code, msg, tt.want)
+		}
+		if out.Len() != 0 {
+			t.Errorf("boomer %v wrote to stdout: %q", tt.args, out.String())
+		}
+	}
+}
+
+func TestHelpNamesEveryFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"--help"}, &out, &errb); code != 0 {
+		t.Fatalf("--help: exit %d, stderr %q", code, errb.String())
+	}
+	for _, f := range []string{"--master-host", "--master-port", "-H, --host", "--target-url", "--max-fds",
+		"--max-rps", "--close", "--loglevel", "--run-tasks", "--standalone", "--users", "--spawn-rate",
+		"--run-time", "--cpuprofile", "--memprofile", "LabUser", "CPUUser"} {
+		if !strings.Contains(out.String(), f) {
+			t.Errorf("--help does not mention %s", f)
+		}
+	}
+}
+
+func TestFlagsParse(t *testing.T) {
+	cfg, err := parseFlags([]string{"--master-host=10.0.0.1", "--master-port", "6000", "-H", "http://127.0.0.1:9/",
+		"--max-rps", "50", "--close", "--run-time", "90", "--loglevel", "debug"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.masterHost != "10.0.0.1" || cfg.masterPort != 6000 || cfg.host != "http://127.0.0.1:9/" ||
+		cfg.maxRPS != 50 || !cfg.close || cfg.runTime != 90*time.Second {
+		t.Errorf("parsed %+v", cfg)
+	}
+	if cfg, _ := parseFlags([]string{"--run-time", "1h30m"}); cfg.runTime != 90*time.Minute {
+		t.Errorf("--run-time 1h30m = %v", cfg.runTime)
+	}
+}
+
+func TestHostResolution(t *testing.T) {
+	target := map[string]any{"target": "poll"}
+	tests := []struct {
+		template, fallback, spawnHost string
+		parsed                        map[string]any
+		want, wantErr                 string
+	}{
+		{"http://target-{model}:8080", "http://h:1", "http://spawn:2", target, "http://spawn:2", ""},
+		{"http://target-{model}:8080", "http://h:1", "", target, "http://target-poll:8080", ""},
+		{"http://target-{model}:8080", "http://h:1", "", nil, "http://h:1", ""},
+		{"http://fixed:8080", "http://h:1", "", nil, "http://fixed:8080", ""},
+		{"", "http://h:1", "", target, "http://h:1", ""},
+		{"http://target-{model}:8080", "", "", map[string]any{"target": 3}, "", "no host"},
+		{"", "", "", target, "", "no host"},
+		{"", "", "not a url", target, "", "want http://"},
+	}
+	for _, tt := range tests {
+		got, err := hostResolver(tt.template, tt.fallback)(tt.spawnHost, tt.parsed)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%+v: error %v, want one with %q", tt, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || got != tt.want):
+			t.Errorf("%+v: got %q, %v; want %q", tt, got, err, tt.want)
+		}
+	}
+}
+
+func TestRunTasksDoesEachTaskOnce(t *testing.T) {
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.RequestURI())
+		if r.URL.Path == "/photo.jpg" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"--run-tasks", "BrowserUser", "-H", srv.URL}, &out, &errb); code != 1 {
+		t.Errorf("BrowserUser with a missing /photo.jpg: exit %d, want 1; stderr %q", code, errb.String())
+	}
+	if got, want := strings.Join(paths, " "), "/ /style.css /app.js /photo.jpg"; got != want {
+		t.Errorf("requested %q, want %q", got, want)
+	}
+	if !strings.Contains(out.String(), "GET /photo.jpg: FAILED") ||
+		!strings.Contains(out.String(), "HTTPError('404 Client Error: Not Found for url: /photo.jpg')") {
+		t.Errorf("output does not show the 404 as HttpUser names it:\n%s", out.String())
+	}
+
+	paths = nil
+	out.Reset()
+	if code := run([]string{"--run-tasks", "CPUUser", "-H", srv.URL}, &out, &errb); code != 0 {
+		t.Errorf("CPUUser: exit %d, output %s", code, out.String())
+	}
+	if got := strings.Join(paths, " "); got != "/cpu?n=1000" {
+		t.Errorf("CPUUser requested %q", got)
+	}
+}
+
+// The Go classes must do what locustfile.py's do: same names, same
+// requests, waits in the same range.
+func TestClassesMatchTheLocustfile(t *testing.T) {
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(root, "locustfile.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	py := parseLocustfile(string(src))
+	classes := userClasses(httpOptionsFor(&config{}), nil)
+	if got, want := strings.Join(classNames(classes), " "), strings.Join(py.order, " "); got != want {
+		t.Fatalf("Go classes %q, locustfile.py classes %q", got, want)
+	}
+
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.RequestURI())
+	}))
+	defer srv.Close()
+	for _, c := range classes {
+		want := py.classes[c.Name]
+		paths = nil
+		var out, errb bytes.Buffer
+		if code := run([]string{"--run-tasks", c.Name, "-H", srv.URL}, &out, &errb); code != 0 {
+			t.Errorf("%s: exit %d: %s%s", c.Name, code, out.String(), errb.String())
+		}
+		if got := strings.Join(paths, " "); got != strings.Join(want.paths, " ") {
+			t.Errorf("%s requests %q, locustfile.py %q", c.Name, got, want.paths)
+		}
+		lo, hi := time.Duration(want.waitMin*float64(time.Second)), time.Duration(want.waitMax*float64(time.Second))
+		if c.Wait == nil {
+			if hi != 0 {
+				t.Errorf("%s: no wait, locustfile.py waits %v..%v", c.Name, lo, hi)
+			}
+			continue
+		}
+		seenLow, seenHigh := false, false
+		for range 1000 {
+			d := c.Wait(nil, time.Now())
+			if d < lo || d > hi {
+				t.Fatalf("%s waits %v, locustfile.py %v..%v", c.Name, d, lo, hi)
+			}
+			seenLow = seenLow || d < lo+(hi-lo)/4
+			seenHigh = seenHigh || d > hi-(hi-lo)/4
+		}
+		if hi > lo && !(seenLow && seenHigh) {
+			t.Errorf("%s: 1000 waits do not spread over %v..%v", c.Name, lo, hi)
+		}
+	}
+}
+
+type pyClass struct {
+	paths            []string
+	waitMin, waitMax float64
+}
+
+type pyClasses struct {
+	order   []string
+	classes map[string]pyClass
+}
+
+var (
+	classRE = regexp.MustCompile(`(?m)^class (\w+)\(LabHttpUser\):`)
+	waitRE  = regexp.MustCompile(`wait_time = (between|constant)\(([\d.]+)(?:, ([\d.]+))?\)`)
+	pathRE  = regexp.MustCompile(`"(/[^"]*)"`)
+)
+
+// parseLocustfile reads the user classes of locustfile.py: their names,
+// the paths their tasks request in order, and their wait_time.
+func parseLocustfile(src string) pyClasses {
+	pc := pyClasses{classes: map[string]pyClass{}}
+	locs := classRE.FindAllStringSubmatchIndex(src, -1)
+	for i, loc := range locs {
+		end := len(src)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		body := src[loc[1]:end]
+		if j := strings.Index(body, "\ndef "); j >= 0 {
+			body = body[:j]
+		}
+		name := src[loc[2]:loc[3]]
+		var c pyClass
+		for _, m := range pathRE.FindAllStringSubmatch(body, -1) {
+			c.paths = append(c.paths, m[1])
+		}
+		if m := waitRE.FindStringSubmatch(body); m != nil {
+			c.waitMin, _ = strconv.ParseFloat(m[2], 64)
+			c.waitMax = c.waitMin
+			if m[1] == "between" {
+				c.waitMax, _ = strconv.ParseFloat(m[3], 64)
+			}
+		}
+		pc.order = append(pc.order, name)
+		pc.classes[name] = c
+	}
+	return pc
+}

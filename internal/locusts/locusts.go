@@ -1,0 +1,99 @@
+// Package locusts finds the Locust installations the project runs: the
+// version pinned in requirements.txt (in the project's .venv) and Debian's
+// python3-locust 2.12.1, the oldest supported.
+package locusts
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"serverlab/internal/repo"
+)
+
+// Locust is one runnable installation.
+type Locust struct {
+	Path    string // the locust executable
+	Version string // e.g. "2.47.0"
+	Python  string // the interpreter it runs on, for helper scripts
+}
+
+// PinnedVersion is the version requirements.txt pins.
+func PinnedVersion() (string, error) {
+	root, err := repo.Root()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(filepath.Join(root, "requirements.txt"))
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "locust=="); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no locust==VERSION line", f.Name())
+}
+
+// Pinned is the project venv's Locust, made by scripts/setup.sh.
+func Pinned() (Locust, error) {
+	root, err := repo.Root()
+	if err != nil {
+		return Locust{}, err
+	}
+	want, err := PinnedVersion()
+	if err != nil {
+		return Locust{}, err
+	}
+	l := Locust{
+		Path:   filepath.Join(root, ".venv", "bin", "locust"),
+		Python: filepath.Join(root, ".venv", "bin", "python"),
+	}
+	v, err := Version(l.Path)
+	if err != nil {
+		return Locust{}, fmt.Errorf("pinned locust %s: %v (run scripts/setup.sh)", want, err)
+	}
+	if v != want {
+		return Locust{}, fmt.Errorf("pinned locust: %s is %s, requirements.txt wants %s (run scripts/setup.sh)", l.Path, v, want)
+	}
+	l.Version = v
+	return l, nil
+}
+
+// Debian is Debian's python3-locust. It reports an empty __version__, so the
+// version comes from the package database.
+func Debian() (Locust, error) {
+	l := Locust{Path: "/usr/bin/locust", Python: "/usr/bin/python3"}
+	if _, err := os.Stat(l.Path); err != nil {
+		return Locust{}, fmt.Errorf("Debian's locust: %v (apt-get install python3-locust, or run scripts/setup.sh)", err)
+	}
+	out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "python3-locust").Output()
+	if err != nil {
+		return Locust{}, fmt.Errorf("Debian's locust: dpkg-query python3-locust: %v", err)
+	}
+	l.Version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "-")
+	return l, nil
+}
+
+var versionRE = regexp.MustCompile(`^locust (\S*)`)
+
+// Version asks a locust executable for its version; "" for Debian's build,
+// which does not know its own.
+func Version(path string) (string, error) {
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %v", path, err)
+	}
+	m := versionRE.FindSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("%s --version printed %q", path, strings.TrimSpace(string(out)))
+	}
+	return string(m[1]), nil
+}

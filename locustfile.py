@@ -1,0 +1,161 @@
+"""serverlab's load: the user classes every run uses, in Python.
+
+The Go worker (bin/boomer) implements the same classes with the same tasks,
+weights and waits, so a master can drive Python workers, Go workers or both.
+
+    locust -f locustfile.py --target epoll                 # web UI, target chosen there too
+    locust -f locustfile.py --headless -u 50 -r 10 -H http://127.0.0.1:8080 HammerUser
+
+Without a host (-H or the web UI's Host field), users aim at the model named
+by --target through the TARGET_URL template (default http://target-{model}:8080,
+the compose service names). Runs under Locust 2.12.1 and newer.
+"""
+
+import logging
+import os
+
+from locust import HttpUser, between, constant, events, task
+from locust.runners import WorkerRunner
+
+# The concurrency models bin/target serves, in the order of the journey.
+TARGETS = [
+    "single",
+    "process",
+    "prefork",
+    "thread",
+    "threadpool",
+    "goroutine",
+    "select",
+    "poll",
+    "busypoll",
+    "epoll",
+    "reactor",
+    "fasthttp",
+    "nethttp",
+]
+
+DEFAULT_TARGET = "epoll"
+DEFAULT_TARGET_URL = "http://target-{model}:8080"
+
+# What a worker records when its process has run out of file descriptors:
+# Python workers say OSError(24, 'Too many open files'), and so does bin/boomer.
+FD_ERROR = "Too many open files"
+
+log = logging.getLogger("serverlab")
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser):
+    parser.add_argument(
+        "--target",
+        choices=TARGETS,
+        default=DEFAULT_TARGET,
+        include_in_web_ui=True,
+        help="concurrency model to load when no host is given (URL from $TARGET_URL, "
+        "default " + DEFAULT_TARGET_URL + ")",
+    )
+
+
+def target_host(environment):
+    """The base URL for the model in parsed_options.target."""
+    options = environment.parsed_options
+    model = getattr(options, "target", None) or DEFAULT_TARGET
+    return os.environ.get("TARGET_URL", DEFAULT_TARGET_URL).replace("{model}", model)
+
+
+class LabHttpUser(HttpUser):
+    """Resolves the host from --target when neither -H nor the UI gave one."""
+
+    abstract = True
+
+    def __init__(self, environment):
+        if not self.host:
+            self.host = target_host(environment)
+        super().__init__(environment)
+
+
+class LabUser(LabHttpUser):
+    """A reader: one page now and then. Thousands of them are mostly idle
+    keep-alive connections, which is what separates the models."""
+
+    wait_time = between(1, 5)
+
+    @task
+    def index(self):
+        self.client.get("/")
+
+
+class BrowserUser(LabHttpUser):
+    """A browser loading the page and its three assets on one connection."""
+
+    wait_time = between(1, 5)
+
+    @task
+    def page(self):
+        for path in ("/", "/style.css", "/app.js", "/photo.jpg"):
+            self.client.get(path)
+
+
+class HammerUser(LabHttpUser):
+    """Requests back to back: the throughput ceiling."""
+
+    wait_time = constant(0)
+
+    @task
+    def index(self):
+        self.client.get("/")
+
+
+class SlowIOUser(LabHttpUser):
+    """Each request waits 100 ms in the server without blocking it: models
+    that tie a thread to a connection run out of threads."""
+
+    wait_time = between(0.5, 1.5)
+
+    @task
+    def delay(self):
+        self.client.get("/delay?ms=100")
+
+
+class CPUUser(LabHttpUser):
+    """Each request costs the server about a millisecond of CPU."""
+
+    wait_time = between(0.5, 1.5)
+
+    @task
+    def cpu(self):
+        self.client.get("/cpu?n=1000")
+
+
+def fd_error_count(environment):
+    """Failures that were an exhausted fd table, from every worker: the
+    master's stats hold the errors of Python and Go workers alike."""
+    return sum(
+        e.occurrences for e in environment.stats.errors.values() if FD_ERROR in str(e.error)
+    )
+
+
+@events.init.add_listener
+def _report_fd_errors(environment, **_kwargs):
+    if isinstance(environment.runner, WorkerRunner):
+        return  # the master counts for everyone
+
+    def report(label):
+        n = fd_error_count(environment)
+        line = f"serverlab: {label}: {n} requests failed with '{FD_ERROR}'"
+        log.info(line)
+        return line
+
+    @environment.events.test_stop.add_listener
+    def _on_test_stop(**_kw):
+        report("test stopped")
+
+    @environment.events.quit.add_listener
+    def _on_quit(**_kw):
+        print(report("run ended"), flush=True)
+
+    if environment.web_ui:
+
+        @environment.web_ui.app.route("/fd-errors")
+        def _fd_errors():
+            return {"too_many_open_files": fd_error_count(environment)}
