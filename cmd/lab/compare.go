@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"serverlab/lab/report"
+)
+
+const compareUsage = `usage: lab compare DIR... [flags]
+
+Compares Locust CSV exports: each DIR is a lab run folder (every
+MODEL_stats.csv in it) or a locust --csv PREFIX. Prints one row per model
+(the Aggregated stats, failures by kind), best RPS first. For a lab run
+folder, a second table shows what each target paid: connections, threads,
+processes, memory and CPU, from its meta.json.
+
+Flags:
+  --format md|csv|json   output format (default md)
+  --html FILE            also write a self-contained HTML page with charts
+  --png DIR              also write the charts as PNG files into DIR
+  --baseline DIR         compare with an earlier run: deltas per model, and
+                         exit 1 when a model regressed
+  --max-regression PCT   allowed RPS drop or p95 rise, percent (default 10)
+
+Exit status: 0 fine, 1 a regression against the baseline, 2 bad usage or input.
+`
+
+type compareFlags struct {
+	dirs     []string
+	format   string
+	html     string
+	png      string
+	baseline string
+	maxPct   float64
+}
+
+// parseCompareFlags lets flags and folders mix in any order.
+func parseCompareFlags(args []string) (*compareFlags, error) {
+	f := &compareFlags{}
+	fs := flag.NewFlagSet("lab compare", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.format, "format", "md", "")
+	fs.StringVar(&f.html, "html", "", "")
+	fs.StringVar(&f.png, "png", "", "")
+	fs.StringVar(&f.baseline, "baseline", "", "")
+	maxPct := fs.String("max-regression", "10", "")
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		f.dirs = append(f.dirs, args[0])
+		args = args[1:]
+	}
+	switch f.format {
+	case "md", "csv", "json":
+	default:
+		return nil, fmt.Errorf("--format %q: want md, csv or json", f.format)
+	}
+	v, err := strconv.ParseFloat(strings.TrimSuffix(*maxPct, "%"), 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return nil, fmt.Errorf("--max-regression %q: want a percentage such as 10", *maxPct)
+	}
+	f.maxPct = v
+	if len(f.dirs) == 0 {
+		return nil, errors.New("no DIR to compare")
+	}
+	return f, nil
+}
+
+// compareMain is `lab compare`: 0 done, 1 regressed, 2 bad usage or input.
+func compareMain(args []string, stdout, stderr io.Writer) int {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fmt.Fprint(stdout, compareUsage)
+			return 0
+		}
+	}
+	f, err := parseCompareFlags(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "lab compare: %v (lab compare --help)\n", err)
+		return 2
+	}
+	runs, err := report.ReadRuns(f.dirs)
+	if err != nil {
+		fmt.Fprintf(stderr, "lab compare: %v\n", err)
+		return 2
+	}
+	r := report.Build(runs)
+	if err := r.LoadServers(); err != nil {
+		fmt.Fprintf(stderr, "lab compare: %v\n", err)
+		return 2
+	}
+	var cmp *report.Comparison
+	if f.baseline != "" {
+		base, err := report.ReadRuns([]string{f.baseline})
+		if err != nil {
+			fmt.Fprintf(stderr, "lab compare: baseline: %v\n", err)
+			return 2
+		}
+		cmp = report.Compare(r, report.Build(base), f.maxPct)
+	}
+
+	var out bytes.Buffer
+	switch f.format {
+	case "md":
+		err = r.Markdown(&out)
+		if err == nil && cmp != nil {
+			out.WriteString("\n")
+			err = cmp.Markdown(&out)
+		}
+	case "csv":
+		if cmp != nil {
+			err = cmp.CSV(&out)
+		} else {
+			err = r.CSV(&out)
+		}
+	case "json":
+		err = r.JSON(&out, cmp)
+	}
+	if err == nil && f.html != "" {
+		var page bytes.Buffer
+		if err = r.HTML(&page, "serverlab comparison", cmp); err == nil {
+			err = os.WriteFile(f.html, page.Bytes(), 0o644)
+		}
+	}
+	if err == nil && f.png != "" {
+		_, err = r.WritePNGs(f.png)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "lab compare: %v\n", err)
+		return 2
+	}
+	if _, err := stdout.Write(out.Bytes()); err != nil {
+		fmt.Fprintf(stderr, "lab compare: %v\n", err)
+		return 2
+	}
+	if cmp != nil {
+		if regs := cmp.Regressions(); len(regs) > 0 {
+			for _, line := range regs {
+				fmt.Fprintf(stderr, "lab compare: regression: %s\n", line)
+			}
+			return 1
+		}
+	}
+	return 0
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"serverlab/internal/repo"
+	"serverlab/internal/testbin"
+	"serverlab/lab/runner"
+)
+
+func TestRunBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--users", "x"},
+		{"--users", "0"},
+		{"--preset", "huge"},
+		{"--run-time", "soon"},
+		{"--spawn-rate", "-1"},
+		{"--cpus", "0"},
+		{"--cpus", "0:z"},
+		{"--workers", "0"},
+		{"--user-class", "Nobody"},
+		{"--max-fds", "-5"},
+		{"--models", ","},
+		{"--nope"},
+		{"extra"},
+	} {
+		var out strings.Builder
+		code := runMain(context.Background(), args, &out)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+		if s := out.String(); strings.Count(s, "\n") != 1 || !strings.HasPrefix(s, "lab run: ") {
+			t.Errorf("%v: want one line, got %q", args, s)
+		}
+	}
+}
+
+func TestRunPresets(t *testing.T) {
+	f, err := parseRunFlags([]string{"--preset", "quick", "--users", "7", "--cpus", "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.cfg
+	if c.Users != 7 || c.SpawnRate != 20 || c.RunTime != 5*time.Second || c.UserClass != "LabUser" || c.CPUs.Target.Count() != 0 {
+		t.Errorf("quick + --users 7: %+v", c)
+	}
+	f, err = parseRunFlags([]string{"--preset", "max", "--run-time", "3", "--cpus", "0:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = f.cfg
+	if c.UserClass != "HammerUser" || c.RunTime != 3*time.Second || !c.CPUs.Target.IsSet(0) || !c.CPUs.Load.IsSet(1) {
+		t.Errorf("max + --run-time 3: %+v", c)
+	}
+	f, err = parseRunFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = f.cfg
+	if f.preset != "lab" || c.Users != 1000 || c.SpawnRate != 100 || c.RunTime != time.Minute || c.Workers != 1 || len(c.Models) != 0 {
+		t.Errorf("defaults: %+v", c)
+	}
+	f, err = parseRunFlags([]string{"--models", "epoll, single"})
+	if err != nil || strings.Join(f.cfg.Models, ",") != "epoll,single" {
+		t.Errorf("--models: %v %v", f, err)
+	}
+}
+
+func TestRunUnknownModel(t *testing.T) {
+	bin := filepath.Dir(testbin.Build(t, "serverlab/targets/cmd/target"))
+	var out strings.Builder
+	code := runMain(context.Background(), []string{"--bin", bin, "--models", "epoll,nosuch", "--out", t.TempDir()}, &out)
+	if code != 2 || strings.Count(out.String(), "\n") != 1 || !strings.Contains(out.String(), `unknown model "nosuch"`) {
+		t.Errorf("exit %d, %q", code, out.String())
+	}
+}
+
+// needLocust finds a Locust master, or skips (fails under CI).
+func needLocust(t *testing.T) {
+	t.Helper()
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runner.FindLocust(root, io.Discard); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Locust: %v", err)
+		}
+		t.Skipf("Locust: %v (scripts/setup.sh installs it)", err)
+	}
+}
+
+// TestRunEndToEnd runs two models for a few seconds each with real
+// targets, workers and a real Locust master, and checks what it leaves.
+func TestRunEndToEnd(t *testing.T) {
+	needLocust(t)
+	target := testbin.Build(t, "serverlab/targets/cmd/target")
+	boomer := testbin.Build(t, "serverlab/boomer/cmd/boomer")
+	if filepath.Dir(target) != filepath.Dir(boomer) {
+		t.Fatalf("target and boomer built apart: %s, %s", target, boomer)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	var log strings.Builder
+	code := runMain(context.Background(), []string{
+		"--preset", "quick", "--models", "epoll,single", "--run-time", "4s",
+		"--max-fds", "1024", "--bin", filepath.Dir(target), "--out", out,
+	}, &log)
+	if code != 0 {
+		t.Fatalf("lab run: exit %d\n%s\n%s", code, log.String(), logs(out))
+	}
+	b, err := os.ReadFile(filepath.Join(out, "meta.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta runner.Meta
+	if err := json.Unmarshal(b, &meta); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(meta.Models, ",") != "epoll,single" || meta.Ended == nil || meta.Locust.Version == "" ||
+		meta.Kernel == "" || meta.Cores < 1 || meta.Parameters.UserClass != "LabUser" || meta.Parameters.Users != 20 {
+		t.Errorf("meta.json: %s", b)
+	}
+	for _, r := range meta.Runs {
+		if !r.Completed || r.Requests == 0 {
+			t.Errorf("%s: %+v", r.Model, r)
+		}
+		if r.Final[`serverlab_responses_total{status="200"}`] == 0 {
+			t.Errorf("%s: the target counted no 200 responses: %v", r.Model, r.Final)
+		}
+		for _, f := range []string{"_stats.csv", "_stats_history.csv", "_failures.csv", ".html", ".target.log", ".locust.log", ".boomer-1.log", ".metrics.txt"} {
+			if st, err := os.Stat(filepath.Join(out, r.Model+f)); err != nil || st.Size() == 0 {
+				t.Errorf("%s%s: missing or empty", r.Model, f)
+			}
+		}
+		stats, _ := os.ReadFile(filepath.Join(out, r.Model+"_stats.csv"))
+		if !strings.Contains(string(stats), "Aggregated") {
+			t.Errorf("%s_stats.csv has no Aggregated row", r.Model)
+		}
+	}
+	if len(meta.Runs) != 2 {
+		t.Fatalf("%d runs in meta.json", len(meta.Runs))
+	}
+	for _, f := range []string{"report.md", "report.html"} {
+		b, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil {
+			t.Errorf("report: %v", err)
+			continue
+		}
+		for _, m := range []string{"epoll", "single"} {
+			if !strings.Contains(string(b), m) {
+				t.Errorf("%s does not name %s", f, m)
+			}
+		}
+		// The servers' side, from meta.json: real targets, real CPU time.
+		if !strings.Contains(string(b), "peak open conns") || !regexp.MustCompile(`epoll(</td><td>|\s*\|\s*)[1-9]`).Match(b) {
+			t.Errorf("%s has no server table with epoll's figures:\n%s", f, b)
+		}
+	}
+	if pngs, _ := filepath.Glob(filepath.Join(out, "*.png")); len(pngs) == 0 {
+		t.Errorf("no PNG charts in %s", out)
+	}
+	if !strings.Contains(log.String(), "[2/2] single") {
+		t.Errorf("progress:\n%s", log.String())
+	}
+}
+
+// logs are the tails of a run's logs, for a failed test's message.
+func logs(dir string) string {
+	var b strings.Builder
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, p := range paths {
+		data, _ := os.ReadFile(p)
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		fmt.Fprintf(&b, "== %s\n%s\n", filepath.Base(p), strings.Join(lines, "\n"))
+	}
+	return b.String()
+}

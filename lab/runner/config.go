@@ -1,0 +1,180 @@
+// Package runner runs headless Locust against every target model, one model
+// after another, each from a fresh start under identical limits, and keeps
+// every file the runs produce.
+package runner
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config is one lab run. Zero fields are filled by Defaults.
+type Config struct {
+	Models    []string      // in run order
+	Users     int           // Locust -u
+	SpawnRate float64       // Locust -r
+	RunTime   time.Duration // Locust -t, per model
+	Workers   int           // bin/boomer processes (Locust workers)
+	Pool      int           // every target's --workers; 0 keeps each model's default
+	UserClass string        // the locustfile's user class
+	MaxFDs    int           // RLIMIT_NOFILE of targets and workers; 0 inherits the lab's
+	CPUs      CPUSplit      // where targets and load generators may run
+	Out       string        // results folder
+	BinDir    string        // holds target and boomer
+	Repo      string        // the checkout: locustfile.py, requirements.txt, .venv
+	Pause     time.Duration // quiet time between models, so one model's sockets do not touch the next
+}
+
+// Preset is a named set of load parameters; explicit flags override it.
+type Preset struct {
+	Users     int
+	SpawnRate float64
+	RunTime   time.Duration
+	UserClass string
+}
+
+// Presets: lab is the comparison the report is made for, quick a smoke run
+// of a few seconds a model, max a closed loop of users that never wait, to
+// find each model's ceiling.
+var Presets = map[string]Preset{
+	"lab":   {Users: 1000, SpawnRate: 100, RunTime: 60 * time.Second, UserClass: "LabUser"},
+	"quick": {Users: 20, SpawnRate: 20, RunTime: 5 * time.Second, UserClass: "LabUser"},
+	"max":   {Users: 200, SpawnRate: 50, RunTime: 30 * time.Second, UserClass: "HammerUser"},
+}
+
+// UserClasses are the locustfile's (and bin/boomer's) user classes.
+var UserClasses = []string{"LabUser", "BrowserUser", "HammerUser", "SlowIOUser", "CPUUser"}
+
+// CPUSplit pins targets and load generators (Locust master and workers) to
+// disjoint CPUs so that the model under test never competes with the load.
+// An empty set means no pinning.
+type CPUSplit struct {
+	Target, Load unix.CPUSet
+}
+
+// String is the form ParseCPUs reads, e.g. "0:1".
+func (c CPUSplit) String() string {
+	return cpuList(&c.Target) + ":" + cpuList(&c.Load)
+}
+
+func cpuList(s *unix.CPUSet) string {
+	var parts []string
+	for i := 0; i < len(s)*64; i++ {
+		if s.IsSet(i) {
+			parts = append(parts, strconv.Itoa(i))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseCPUs reads "TARGETS:LOAD", each a list like "0", "0-3" or "0,2";
+// either side may be empty (no pinning for it).
+func ParseCPUs(s string) (CPUSplit, error) {
+	t, l, ok := strings.Cut(s, ":")
+	if !ok {
+		return CPUSplit{}, fmt.Errorf("--cpus %q: want TARGET_CPUS:LOAD_CPUS, e.g. 0:1", s)
+	}
+	var c CPUSplit
+	if err := parseCPUList(t, &c.Target); err != nil {
+		return CPUSplit{}, fmt.Errorf("--cpus %q: %v", s, err)
+	}
+	if err := parseCPUList(l, &c.Load); err != nil {
+		return CPUSplit{}, fmt.Errorf("--cpus %q: %v", s, err)
+	}
+	return c, nil
+}
+
+func parseCPUList(s string, set *unix.CPUSet) error {
+	set.Zero()
+	if s == "" {
+		return nil
+	}
+	max := len(set) * 64
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a || b >= max {
+			return fmt.Errorf("bad CPU list element %q", part)
+		}
+		for i := a; i <= b; i++ {
+			set.Set(i)
+		}
+	}
+	return nil
+}
+
+// DefaultCPUs splits the CPUs this process may use: the first half for the
+// targets, the rest for the load ("0:1" on two cores). With one CPU there is
+// nothing to split, and nothing is pinned.
+func DefaultCPUs() CPUSplit {
+	var mine unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &mine); err != nil || mine.Count() < 2 {
+		return CPUSplit{}
+	}
+	var ids []int
+	for i := 0; i < len(mine)*64; i++ {
+		if mine.IsSet(i) {
+			ids = append(ids, i)
+		}
+	}
+	var c CPUSplit
+	half := len(ids) / 2
+	for i, id := range ids {
+		if i < half {
+			c.Target.Set(id)
+		} else {
+			c.Load.Set(id)
+		}
+	}
+	return c
+}
+
+// Validate reports the first parameter no run could use.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.Models) == 0:
+		return fmt.Errorf("no models to run")
+	case c.Users < 1:
+		return fmt.Errorf("--users %d: want at least 1", c.Users)
+	case c.SpawnRate <= 0:
+		return fmt.Errorf("--spawn-rate %g: want more than 0", c.SpawnRate)
+	case c.RunTime < time.Second:
+		return fmt.Errorf("--run-time %s: want at least 1s", c.RunTime)
+	case c.Workers < 1 || c.Workers > 64:
+		return fmt.Errorf("--workers %d: want 1..64", c.Workers)
+	case c.Pool < 0:
+		return fmt.Errorf("--pool %d: want 0 (the model's default) or more", c.Pool)
+	case c.MaxFDs < 0:
+		return fmt.Errorf("--max-fds %d: want 0 (inherit) or more", c.MaxFDs)
+	case c.Out == "":
+		return fmt.Errorf("no output folder")
+	}
+	found := false
+	for _, u := range UserClasses {
+		found = found || u == c.UserClass
+	}
+	if !found {
+		return fmt.Errorf("--user-class %q: want one of %s", c.UserClass, strings.Join(UserClasses, ", "))
+	}
+	seen := map[string]bool{}
+	for _, m := range c.Models {
+		if seen[m] {
+			return fmt.Errorf("--models: %q twice", m)
+		}
+		seen[m] = true
+	}
+	return nil
+}
+
+// locustRunTime is Locust's -t form: whole seconds.
+func locustRunTime(d time.Duration) string {
+	return strconv.Itoa(int((d+time.Second-1)/time.Second)) + "s"
+}

@@ -1,0 +1,94 @@
+package runner
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// userHZ is the unit of the times in /proc/PID/stat: USER_HZ, 100 on every
+// Linux architecture Go runs on.
+const userHZ = 100
+
+// treeCPU is the CPU time, in seconds, that process pid and every process
+// below it have used so far: their own user and system time, and that of
+// the children they have already reaped. A process model's children are
+// thus counted whether they are still serving or long gone. Locust sees
+// none of this, and it is what separates models that all keep up.
+func treeCPU(pid int) (float64, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	type proc struct {
+		ppid  int
+		ticks int64
+	}
+	procs := map[int]proc{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ppid, ticks, err := readStat(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // gone since the listing
+		}
+		procs[p] = proc{ppid, ticks}
+	}
+	if _, ok := procs[pid]; !ok {
+		return 0, fmt.Errorf("process %d is not running", pid)
+	}
+	// Walk down from pid: a process belongs to the tree when its parent does.
+	in := map[int]bool{pid: true}
+	for grew := true; grew; {
+		grew = false
+		for p, st := range procs {
+			if !in[p] && in[st.ppid] {
+				in[p], grew = true, true
+			}
+		}
+	}
+	var ticks int64
+	for p := range in {
+		ticks += procs[p].ticks
+	}
+	return float64(ticks) / userHZ, nil
+}
+
+// readStat returns the parent pid and utime+stime+cutime+cstime of one
+// /proc/PID/stat. The command name, field 2, is in parentheses and may hold
+// spaces or parentheses itself, so fields are counted after its last ')'.
+func readStat(path string) (ppid int, ticks int64, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("%s: no command name", path)
+	}
+	f := bytes.Fields(b[i+1:])
+	// f[0] is field 3 (state): ppid is field 4, utime..cstime 14..17.
+	if len(f) < 15 {
+		return 0, 0, fmt.Errorf("%s: %d fields", path, len(f)+2)
+	}
+	ppid, err = strconv.Atoi(string(f[1]))
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: ppid: %v", path, err)
+	}
+	for _, s := range f[11:15] {
+		v, err := strconv.ParseInt(string(s), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: times: %v", path, err)
+		}
+		ticks += v
+	}
+	return ppid, ticks, nil
+}
+
+// round3 keeps meta.json's seconds readable: milliseconds are plenty.
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

@@ -1,0 +1,238 @@
+package runner
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Live is the latest aggregate a running master reported.
+type Live struct {
+	Requests, Failures int64
+	RPS, FailRPS       float64
+	Users              int
+	Seen               bool
+}
+
+// liveStats collects Live from the master's console table (both versions
+// print it every 2 s while headless) and, when that says nothing, from the
+// history CSV.
+type liveStats struct {
+	mu   sync.Mutex
+	last Live
+}
+
+func (l *liveStats) get() Live {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+func (l *liveStats) set(v Live) {
+	l.mu.Lock()
+	l.last = v
+	l.mu.Unlock()
+}
+
+// onLine is the master's stdout hook.
+func (l *liveStats) onLine(line string) {
+	if v, ok := parseConsoleAggregated(line); ok {
+		l.mu.Lock()
+		v.Users = l.last.Users
+		l.last = v
+		l.mu.Unlock()
+	}
+}
+
+// parseConsoleAggregated reads the "Aggregated" row of Locust's console
+// table: `Aggregated  REQS  FAILS(PCT%) | avg min max med | RPS FAILRPS`.
+// The end-of-run percentile table also has an Aggregated row, without bars.
+func parseConsoleAggregated(line string) (Live, bool) {
+	first, rest, ok := strings.Cut(line, "|")
+	if !ok {
+		return Live{}, false
+	}
+	f := strings.Fields(first)
+	i := len(f) - 3
+	if i < 0 || f[i] != "Aggregated" {
+		return Live{}, false
+	}
+	reqs, err1 := strconv.ParseInt(f[i+1], 10, 64)
+	failStr, _, _ := strings.Cut(f[i+2], "(")
+	fails, err2 := strconv.ParseInt(failStr, 10, 64)
+	k := strings.LastIndex(rest, "|")
+	if k < 0 {
+		return Live{}, false
+	}
+	g := strings.Fields(rest[k+1:])
+	if len(g) != 2 || err1 != nil || err2 != nil {
+		return Live{}, false
+	}
+	rps, err3 := strconv.ParseFloat(g[0], 64)
+	frps, err4 := strconv.ParseFloat(g[1], 64)
+	if err3 != nil || err4 != nil {
+		return Live{}, false
+	}
+	return Live{Requests: reqs, Failures: fails, RPS: rps, FailRPS: frps, Seen: true}, true
+}
+
+// lastHistory reads the newest Aggregated row of a _stats_history.csv.
+func lastHistory(path string) (Live, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Live{}, false
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	head, err := r.Read()
+	if err != nil {
+		return Live{}, false
+	}
+	col := map[string]int{}
+	for i, h := range head {
+		col[h] = i
+	}
+	need := []string{"Name", "User Count", "Requests/s", "Failures/s", "Total Request Count", "Total Failure Count"}
+	for _, n := range need {
+		if _, ok := col[n]; !ok {
+			return Live{}, false
+		}
+	}
+	var out Live
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil || len(rec) != len(head) {
+			break // the writer is mid-row
+		}
+		if rec[col["Name"]] != "Aggregated" {
+			continue
+		}
+		var v Live
+		var e [5]error
+		v.Users, e[0] = strconv.Atoi(rec[col["User Count"]])
+		v.RPS, e[1] = strconv.ParseFloat(rec[col["Requests/s"]], 64)
+		v.FailRPS, e[2] = strconv.ParseFloat(rec[col["Failures/s"]], 64)
+		v.Requests, e[3] = strconv.ParseInt(rec[col["Total Request Count"]], 10, 64)
+		v.Failures, e[4] = strconv.ParseInt(rec[col["Total Failure Count"]], 10, 64)
+		if e == [5]error{} {
+			v.Seen = true
+			out = v
+		}
+	}
+	return out, out.Seen
+}
+
+// statsTotals reads the Aggregated row of a _stats.csv, the master's
+// final word on a run (Debian's 2.12.1 leaves its history file at the
+// first row).
+func statsTotals(path string) (requests, failures int64, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	head, err := r.Read()
+	if err != nil {
+		return 0, 0, false
+	}
+	nameCol, reqCol, failCol := -1, -1, -1
+	for i, h := range head {
+		switch h {
+		case "Name":
+			nameCol = i
+		case "Request Count", "# requests":
+			reqCol = i
+		case "Failure Count", "# failures":
+			failCol = i
+		}
+	}
+	if nameCol < 0 || reqCol < 0 || failCol < 0 {
+		return 0, 0, false
+	}
+	for {
+		rec, err := r.Read()
+		if err != nil {
+			return 0, 0, false
+		}
+		if len(rec) != len(head) || rec[nameCol] != "Aggregated" {
+			continue
+		}
+		requests, err1 := strconv.ParseInt(rec[reqCol], 10, 64)
+		failures, err2 := strconv.ParseInt(rec[failCol], 10, 64)
+		return requests, failures, err1 == nil && err2 == nil
+	}
+}
+
+// progress writes one status line per update: rewritten in place on a
+// terminal, appended otherwise (logs, CI).
+type progress struct {
+	w     io.Writer
+	tty   bool
+	width int
+}
+
+func (p *progress) update(s string) {
+	if p.tty {
+		pad := ""
+		if n := p.width - len(s); n > 0 {
+			pad = strings.Repeat(" ", n)
+		}
+		fmt.Fprintf(p.w, "\r%s%s", s, pad)
+		p.width = len(s)
+		return
+	}
+	fmt.Fprintln(p.w, s)
+}
+
+// end finishes a status line rewritten in place.
+func (p *progress) end() {
+	if p.tty && p.width > 0 {
+		fmt.Fprint(p.w, "\n")
+		p.width = 0
+	}
+}
+
+// line prints a message of its own, after any status line.
+func (p *progress) line(format string, args ...any) {
+	if p.tty && p.width > 0 {
+		fmt.Fprint(p.w, "\n")
+		p.width = 0
+	}
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+func statusLine(i, n int, model string, elapsed, runTime, total, totalPlan time.Duration, v Live) string {
+	s := fmt.Sprintf("[%d/%d] %-10s %s/%s (all %s/%s)", i, n, model,
+		clock(elapsed), clock(runTime), clock(total), clock(totalPlan))
+	if !v.Seen || v.Requests == 0 {
+		return s + "  starting: waiting for workers and first requests"
+	}
+	pct := 0.0
+	if v.Requests > 0 {
+		pct = 100 * float64(v.Failures) / float64(v.Requests)
+	}
+	return s + fmt.Sprintf("  %.1f req/s  %d requests  %d failures (%.2f%%)  %.1f fail/s",
+		v.RPS, v.Requests, v.Failures, pct, v.FailRPS)
+}
+
+func clock(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	s := int(d.Round(time.Second) / time.Second)
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}
