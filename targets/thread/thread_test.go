@@ -21,8 +21,12 @@ func TestThreadPerConnection(t *testing.T) {
 			t.Fatalf("GET /: status %d", st)
 		}
 	}
-	if now := threads(); now < base+n {
-		t.Fatalf("%v OS threads with %d idle connections open, want at least %v", now, n, base+n)
+	// A locked goroutine may take a thread the runtime already had idle,
+	// so the count need not grow by n; but the n threads blocked in read(2)
+	// are distinct, and the runtime keeps at least sysmon and the accepting
+	// thread besides them.
+	if now := threads(); now < n+2 {
+		t.Fatalf("%v OS threads with %d idle connections open, want at least %d", now, n, n+2)
 	}
 	for _, c := range conns {
 		c.Close()
