@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"serverlab/internal/locusts"
+	"serverlab/internal/testbin"
 )
 
 // The master's locustfile: GoUser matches the Go class below. The "ping"
@@ -43,16 +43,6 @@ def on_init(environment, **kw):
     runner.register_message("ping", on_ping)
 `
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestRealMasterPinned(t *testing.T) {
 	l, err := locusts.Pinned()
 	if err != nil {
@@ -77,7 +67,7 @@ func testRealMaster(t *testing.T, l locusts.Locust) {
 	if err := os.WriteFile(filepath.Join(dir, "locustfile.py"), []byte(masterLocustfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testbin.FreePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, l.Path, "--master", "--headless", "--expect-workers", "1",

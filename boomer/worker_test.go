@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+
+	"serverlab/internal/testbin"
 )
 
 // fakeMaster is a ZeroMQ ROUTER speaking Locust's master side, so the
@@ -112,7 +114,7 @@ func spawnMsg(counts map[string]any, ts float64) map[string]any {
 }
 
 func TestWorkerProtocol(t *testing.T) {
-	port := freePort(t)
+	port := testbin.FreePort(t)
 	before := runtime.NumGoroutine()
 	m := newFakeMaster(t, port)
 
@@ -277,7 +279,7 @@ func TestWorkerProtocol(t *testing.T) {
 
 func TestWorkerQuitWithoutMaster(t *testing.T) {
 	before := runtime.NumGoroutine()
-	b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: freePort(t)})
+	b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: testbin.FreePort(t)})
 	runErr := make(chan error, 1)
 	go func() {
 		runErr <- b.Run(context.Background(), &UserClass{Name: "X", Tasks: []Task{{Name: "t", Fn: idle}}})

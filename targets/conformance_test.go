@@ -22,6 +22,7 @@ import (
 
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
+	"serverlab/targets/process/proctest"
 )
 
 // contractModels is the --list order the project promises.
@@ -623,7 +624,7 @@ func timeoutChecks(t *testing.T, tg *target, s *site) {
 				t.Fatalf("the /delay request is not counted after %v", ioWait)
 			}
 		}
-		kids := children(tg.pid())
+		kids := proctest.Children(tg.pid())
 		if err := tg.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -643,8 +644,8 @@ func timeoutChecks(t *testing.T, tg *target, s *site) {
 			t.Fatalf("exit: %v; stderr:\n%s", tg.err, tg.stderr)
 		}
 		for _, k := range kids {
-			if alive(k) {
-				t.Errorf("child %d still runs after the target exited", k.pid)
+			if k.Alive() {
+				t.Errorf("child %d still runs after the target exited", k.Pid)
 			}
 		}
 	})

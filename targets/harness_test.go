@@ -2,15 +2,12 @@ package targets_test
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -317,53 +314,4 @@ func containsAll(have, want []string) bool {
 		}
 	}
 	return true
-}
-
-// procStat is what /proc/PID/stat says about a process: its parent, state
-// and start time (which tells a reused pid from the original).
-type procStat struct {
-	pid, ppid int
-	state     byte
-	start     string
-}
-
-func readProcStat(pid int) (procStat, bool) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return procStat{}, false
-	}
-	// The command name is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return procStat{}, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return procStat{}, false
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return procStat{pid: pid, ppid: ppid, state: f[0][0], start: f[19]}, true
-}
-
-// children lists the live processes whose parent is pid.
-func children(pid int) []procStat {
-	ents, _ := os.ReadDir("/proc")
-	var out []procStat
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, ok := readProcStat(p); ok && st.ppid == pid && st.state != 'Z' {
-			out = append(out, st)
-		}
-	}
-	return out
-}
-
-// alive reports whether the process st still runs (not reaped, not a
-// zombie, and not a new process with the same pid).
-func alive(st procStat) bool {
-	now, ok := readProcStat(st.pid)
-	return ok && now.start == st.start && now.state != 'Z'
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,17 +151,6 @@ func startTarget(t *testing.T) string {
 		t.Fatalf("target did not say it was listening; stderr: %s", stderr.String())
 	}
 	return ""
-}
-
-// freePort finds a port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func startWorker(t *testing.T, masterPort int, args ...string) *proc {

@@ -32,7 +32,7 @@ func masterArgs(t *testing.T, masterPort int, more ...string) []string {
 // over, and returns the CSV prefix, the master's exit code and the worker.
 func headless(t *testing.T, l locusts.Locust, target string, workerArgs []string, locustArgs ...string) (csvPrefix string, code int, master, worker *proc) {
 	t.Helper()
-	port := freePort(t)
+	port := testbin.FreePort(t)
 	csvPrefix = filepath.Join(t.TempDir(), "run")
 	worker = startWorker(t, port, workerArgs...)
 	master = start(t, "master "+l.Version, l.Path, masterArgs(t, port, append([]string{
@@ -116,7 +116,7 @@ func TestWorkerOutOfFDs(t *testing.T) {
 func TestWebUIAndMasterRestart(t *testing.T) {
 	l := need(t, locusts.Pinned)
 	target := startTarget(t)
-	port, webPort := freePort(t), freePort(t)
+	port, webPort := testbin.FreePort(t), testbin.FreePort(t)
 	worker := startWorker(t, port, "-H", target)
 	master := start(t, "web master", l.Path, masterArgs(t, port,
 		"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))...)

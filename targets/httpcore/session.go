@@ -148,7 +148,7 @@ func (c *Session) Step(now time.Time) Step {
 			c.r++
 		}
 		buf := c.in[c.r:c.w]
-		end := headEnd(buf)
+		end := HeadEnd(buf)
 		if end < 0 {
 			if len(buf) > MaxHeadBytes {
 				c.fail(431, "request head over 8 KiB", now)
@@ -173,10 +173,11 @@ func (c *Session) Step(now time.Time) Step {
 	}
 }
 
-// headEnd is the length of the request head (through its blank line) at the
+// HeadEnd is the length of the request head (through its blank line) at the
 // start of b, or -1 if b does not hold a whole head yet. Lines may end in
-// CRLF or, leniently, a bare LF.
-func headEnd(b []byte) int {
+// CRLF or, leniently, a bare LF. The reference servers' listener uses it
+// too, so that every target splits heads the same way.
+func HeadEnd(b []byte) int {
 	for i := 0; ; {
 		j := bytes.IndexByte(b[i:], '\n')
 		if j < 0 {

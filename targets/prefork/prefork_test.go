@@ -2,9 +2,7 @@ package prefork_test
 
 import (
 	"bufio"
-	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -15,15 +13,7 @@ import (
 	"serverlab/targets/process/proctest"
 )
 
-// TestMain makes this test process the reaper of orphans, so that a child
-// the target leaves behind when it exits stays visible here.
-func TestMain(m *testing.M) {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		fmt.Fprintf(os.Stderr, "prctl(PR_SET_CHILD_SUBREAPER): %v\n", err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { proctest.MainAsReaper(m) }
 
 func pids(ps []proctest.Proc) []int {
 	out := make([]int, len(ps))

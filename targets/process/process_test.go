@@ -2,7 +2,6 @@ package process_test
 
 import (
 	"bufio"
-	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -14,16 +13,7 @@ import (
 	"serverlab/targets/process/proctest"
 )
 
-// TestMain makes this test process the reaper of orphans, so that a child
-// the target leaves behind when it exits stays visible here instead of
-// being reaped by init.
-func TestMain(m *testing.M) {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		fmt.Fprintf(os.Stderr, "prctl(PR_SET_CHILD_SUBREAPER): %v\n", err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { proctest.MainAsReaper(m) }
 
 // Every connection gets its own process, which is reaped once the
 // connection closes: no zombie piles up while the server runs.

@@ -154,7 +154,7 @@ func (c *Conn) Head(bodyLen int64) []byte {
 	for i < len(c.buf) && (c.buf[i] == '\r' || c.buf[i] == '\n') {
 		i++
 	}
-	end := headEnd(c.buf[i:])
+	end := httpcore.HeadEnd(c.buf[i:])
 	if end < 0 || bodyLen < 0 {
 		c.lose()
 		return nil
@@ -180,27 +180,6 @@ func (c *Conn) Close() error {
 	err := c.Conn.Close()
 	c.closeOnce.Do(c.stats.Closed)
 	return err
-}
-
-// headEnd is the length of the head at the start of b through its blank
-// line (CRLF or bare LF line ends), or -1 if b holds no whole head.
-func headEnd(b []byte) int {
-	for i := 0; ; {
-		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 {
-			return -1
-		}
-		i += j + 1
-		if i < len(b) && b[i] == '\n' {
-			return i + 1
-		}
-		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
-			return i + 2
-		}
-		if i >= len(b) {
-			return -1
-		}
-	}
 }
 
 // CheckHead applies the core's request rules to a raw head, for what the

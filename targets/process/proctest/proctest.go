@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
 )
@@ -197,7 +199,15 @@ func Children(pid int) []Proc {
 // Proc is one line of /proc/PID/stat, the fields that matter here.
 type Proc struct {
 	Pid, PPid int
-	State     byte // R, S, D, Z (zombie), ...
+	State     byte   // R, S, D, Z (zombie), ...
+	Start     string // start time in clock ticks: tells a reused pid from the original
+}
+
+// Alive reports whether p still runs: not reaped, not a zombie, and not a
+// new process that got the same pid.
+func (p Proc) Alive() bool {
+	now, ok := ReadProc(p.Pid)
+	return ok && now.Start == p.Start && now.State != 'Z'
 }
 
 func (p Proc) String() string { return fmt.Sprintf("pid %d (state %c)", p.Pid, p.State) }
@@ -214,14 +224,14 @@ func ReadProc(pid int) (Proc, bool) {
 		return Proc{}, false
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 || len(f[0]) != 1 {
+	if len(f) < 20 || len(f[0]) != 1 {
 		return Proc{}, false
 	}
 	ppid, err := strconv.Atoi(f[1])
 	if err != nil {
 		return Proc{}, false
 	}
-	return Proc{Pid: pid, PPid: ppid, State: f[0][0]}, true
+	return Proc{Pid: pid, PPid: ppid, State: f[0][0], Start: f[19]}, true
 }
 
 // Dial opens a TCP connection to the target.
@@ -257,4 +267,16 @@ func Get(t testing.TB, c net.Conn, path string, close bool) (int, string) {
 		t.Fatalf("GET %s: body: %v", path, err)
 	}
 	return resp.StatusCode, string(body)
+}
+
+// MainAsReaper is a TestMain for tests of models with child processes: it
+// makes this test process the reaper of orphans, so that a child the
+// target leaves behind when it exits stays visible here (in Children)
+// instead of being reaped by init.
+func MainAsReaper(m *testing.M) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "prctl(PR_SET_CHILD_SUBREAPER): %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
 }
