@@ -62,8 +62,8 @@ var templateArgsRE = regexp.MustCompile(`window\.templateArgs = (.*)`)
 
 // The React UI (pinned Locust) receives the Target tab, its table and its
 // CSV link in the template args, and the form shows --target-admin-url
-// with its value from TARGET_ADMIN_URL.
-func checkTemplateArgs(t *testing.T, web, envURL string) {
+// with the master's value.
+func checkTemplateArgs(t *testing.T, web, adminURL string) {
 	t.Helper()
 	page, err := get(web + "/")
 	if err != nil {
@@ -106,8 +106,8 @@ func checkTemplateArgs(t *testing.T, web, envURL string) {
 	if !slices.ContainsFunc(args.CSVFiles, func(f map[string]string) bool { return f["href"] == "./target/csv" }) {
 		t.Errorf("extended_csv_files %v has no ./target/csv", args.CSVFiles)
 	}
-	if o, ok := args.Extra["target_admin_url"]; !ok || o.Default != envURL {
-		t.Errorf("the form's target_admin_url is %+v (present %v), want %q from TARGET_ADMIN_URL", o, ok, envURL)
+	if o, ok := args.Extra["target_admin_url"]; !ok || o.Default != adminURL {
+		t.Errorf("the form's target_admin_url is %+v (present %v), want %q", o, ok, adminURL)
 	}
 }
 
@@ -151,9 +151,9 @@ func TestWebUIShowsTheTargetRunningOut(t *testing.T) {
 			tg := startTarget(t, "--max-fds", "64")
 			port, webPort := testbin.FreePort(t), testbin.FreePort(t)
 			startWorker(t, port)
-			// The environment's admin URL answers nothing: the form's must win.
-			const envURL = "http://127.0.0.1:1"
-			start(t, "master "+l.Version, []string{"TARGET_ADMIN_URL=" + envURL}, l.Path, masterArgs(t, port,
+			// The command line's admin URL answers nothing: the form's must win.
+			const flagURL = "http://127.0.0.1:1"
+			start(t, "master "+l.Version, nil, l.Path, masterArgs(t, port, "--target-admin-url", flagURL,
 				"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort), "--class-picker")...)
 			web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
 
@@ -174,7 +174,7 @@ func TestWebUIShowsTheTargetRunningOut(t *testing.T) {
 			}
 			react := v.name == "pinned"
 			if react {
-				checkTemplateArgs(t, web, envURL)
+				checkTemplateArgs(t, web, flagURL)
 			}
 
 			// Slowly enough (5 users a second) that descriptors are sampled
@@ -248,19 +248,34 @@ func TestWebUIShowsTheTargetRunningOut(t *testing.T) {
 }
 
 // A headless run with --csv PREFIX writes PREFIX_target.csv beside
-// Locust's CSVs, one row per sample, on both Locust versions; the admin URL
-// comes from TARGET_ADMIN_URL, and the master prints the target's summary.
+// Locust's CSVs, one row per sample: a master of either Locust version with
+// a Go worker (the admin URL from TARGET_ADMIN_URL), and a standalone run of
+// the pinned Locust with its own Python users (from --target-admin-url, as
+// the README shows). The master prints the target's summary at the end.
 func TestHeadlessRunWritesTargetCSV(t *testing.T) {
-	for _, v := range versions {
-		t.Run(v.name, func(t *testing.T) {
-			l := need(t, v.find)
+	cases := []struct {
+		name       string
+		locust     int // index in versions
+		standalone bool
+	}{{"pinned", 0, false}, {"debian", 1, false}, {"pinned-standalone", 0, true}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := need(t, versions[tc.locust].find)
 			tg := startTarget(t)
-			port := testbin.FreePort(t)
-			startWorker(t, port)
 			prefix := filepath.Join(t.TempDir(), "run")
-			master := start(t, "master "+l.Version, []string{"TARGET_ADMIN_URL=" + tg.admin}, l.Path, masterArgs(t, port,
-				"--headless", "--expect-workers", "1", "-u", "10", "-r", "10", "-t", "5s",
-				"--csv", prefix, "-H", tg.site, "LabUser")...)
+			args := []string{"--headless", "-u", "10", "-r", "10", "-t", "5s", "--csv", prefix, "-H", tg.site}
+			env := []string{"TARGET_ADMIN_URL=" + tg.admin}
+			if tc.standalone {
+				args = append(append([]string{"-f", filepath.Join(root(t), "locustfile.py")}, args...),
+					"--target-admin-url", tg.admin, "LabUser")
+				env = nil
+			} else {
+				args = append(args, "LabUser")
+				port := testbin.FreePort(t)
+				startWorker(t, port)
+				args = masterArgs(t, port, append([]string{"--expect-workers", "1"}, args...)...)
+			}
+			master := start(t, "master "+l.Version, env, l.Path, args...)
 			if code := master.wait(t, 90*time.Second); code != 0 {
 				t.Errorf("master exited %d", code)
 			}
