@@ -164,7 +164,11 @@ class Sampler:
             s = {"time": now, "target": self.target, "admin_url": self.url,
                  "answered": False, "error": None, "figures": None}
             try:
-                figures = metrics.read(metrics.parse(self._fetch()))
+                # Bounds the name lookup too, which no socket timeout covers:
+                # a stop never waits long for a target that is not there.
+                with gevent.Timeout(2 * TIMEOUT, TimeoutError()):
+                    text = self._fetch()
+                figures = metrics.read(metrics.parse(text))
             except (OSError, http.client.HTTPException, ValueError, UnicodeDecodeError) as e:
                 s["error"] = _describe(e)
             else:
