@@ -3,10 +3,10 @@ figures (descriptors in use against the limit, accept errors, connections
 shed and active, threads, child processes, resident memory, CPU), sampled
 from its admin /metrics about once a second while a test runs.
 
-Shown in the web UI's Target tab (Locust 2.22 and newer) and on the page
-/target (every version, 2.12.1 included), served as JSON on /target/stats,
-and written, one row per sample, to PREFIX_target.csv when --csv PREFIX is
-given. So a run shows whether its failures came from the server running out
+Shown in the web UI's Target tab (Locust's React UI, as in 2.47.0) and on
+the page /target (every version, 2.12.1 included), served as JSON on
+/target/stats, and written, one row per sample, to PREFIX_target.csv when
+--csv PREFIX is given. So a run shows whether its failures came from the server running out
 or from the generator.
 
 Import it from a locustfile (`import serverlab_locust.target`). It samples
@@ -122,10 +122,8 @@ class Sampler:
         UI's form updates them first), a first sample before the users start,
         then one a second."""
         options = self.environment.parsed_options
-        url = admin_url(options)
-        if url != self.url:
-            self._answered = None
-        self.url = url
+        self.url = admin_url(options)
+        self._answered = None  # rates within a run, not across the pause between runs
         self.target = getattr(options, "target", None) or ""
         self.running = True
         self._open_csv(options)
@@ -171,6 +169,8 @@ class Sampler:
                 figures = metrics.read(metrics.parse(text))
             except (OSError, http.client.HTTPException, ValueError, UnicodeDecodeError) as e:
                 s["error"] = _describe(e)
+            except Exception as e:  # noqa: BLE001  a side job: whatever it meets, the load test goes on
+                s["error"] = f"{type(e).__name__}: {e}"
             else:
                 self._add_rates(figures, mono)
                 s["answered"], s["figures"] = True, figures
@@ -374,7 +374,7 @@ def _add_to_web_ui(web_ui, sampler):
     app = web_ui.app
     auth = getattr(web_ui, "auth_required_if_enabled", lambda view: view)
 
-    # The React UI (Locust 2.22 and newer) draws extended tabs from these
+    # The React UI (the pinned 2.47.0) draws extended tabs from these
     # template args and fills their tables from "extended_stats" in
     # /stats/requests, which it polls. Older UIs ignore both.
     args = web_ui.template_args
