@@ -1,0 +1,8 @@
+"""serverlab's additions to Locust, importable from any locustfile in the
+repository's root (Locust puts the locustfile's folder on sys.path).
+
+    target   the Target tab, /target/stats and PREFIX_target.csv: the chosen
+             target's own figures (descriptors, accept errors, threads, memory,
+             CPU), sampled from its admin /metrics while a test runs
+    metrics  reading those figures from Prometheus text, without Locust
+"""
