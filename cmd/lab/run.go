@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"serverlab/internal/repo"
-	"serverlab/lab/meta"
 	"serverlab/lab/report"
 	"serverlab/lab/runner"
 )
@@ -227,7 +226,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, err = runner.Run(ctx, cfg, runner.Options{
+	ran, err := runner.Run(ctx, cfg, runner.Options{
 		Preset:   f.preset,
 		Progress: stderr,
 		TTY:      isTerminal(stderr),
@@ -238,7 +237,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 130
 	case err != nil:
 		fmt.Fprintf(stderr, "lab run: %s\n", oneLine(err.Error()))
-		if _, serr := os.Stat(filepath.Join(cfg.Out, meta.File)); serr == nil {
+		if ran != nil {
 			fmt.Fprintf(stderr, "lab run: what was measured is in %s\n", cfg.Out)
 		}
 		return 1
