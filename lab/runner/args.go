@@ -77,23 +77,41 @@ type features struct {
 	onEMFILE    bool // bin/target --on-emfile
 }
 
-// detect asks the master (-f locustfile --help lists the locustfile's own
-// options) and bin/target (--help) what they take.
-func detect(loc locusts.Locust, locustfile, target string) (features, error) {
-	cmd := exec.Command(loc.Path, "-f", locustfile, "--help")
+// probes are the locustfile options the lab may pass, each with a value
+// the option accepts.
+func probes(model string) []string {
+	return []string{"--target=" + model, "--connect-timeout=5", "--response-timeout=10",
+		"--target-admin-url=http://127.0.0.1:9"}
+}
+
+// detect asks the master and bin/target which of those options they take.
+// Locust's --help leaves the locustfile's own options out (2.47.0), so
+// the master lists its user classes with every option given: argparse
+// names the ones it does not know. model is one the run will load.
+func detect(loc locusts.Locust, locustfile, target, model string) (features, error) {
+	args := append([]string{"-f", locustfile, "--list"}, probes(model)...)
+	cmd := exec.Command(loc.Path, args...)
 	cmd.Dir = filepath.Dir(locustfile)
 	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
-	// Debian's 2.12.1 prints its help on stderr.
-	help, err := cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
+	unknown := map[string]bool{}
 	if err != nil {
-		return features{}, &helpError{cmd: loc.Path + " -f " + locustfile + " --help", err: err, out: string(help)}
+		_, list, ok := strings.Cut(string(out), "unrecognized arguments:")
+		if !ok {
+			return features{}, &helpError{cmd: loc.Path + " " + strings.Join(args, " "), err: err, out: string(out)}
+		}
+		list, _, _ = strings.Cut(list, "\n")
+		for _, f := range strings.Fields(list) {
+			name, _, _ := strings.Cut(f, "=")
+			unknown[name] = true
+		}
 	}
 	thelp, err := exec.Command(target, "--help").CombinedOutput()
 	if err != nil {
 		return features{}, &helpError{cmd: target + " --help", err: err, out: string(thelp)}
 	}
-	has := func(text []byte, opt string) bool {
-		for _, f := range strings.Fields(string(text)) {
+	targetHas := func(opt string) bool {
+		for _, f := range strings.Fields(string(thelp)) {
 			if f == opt || strings.HasPrefix(f, opt+"=") {
 				return true
 			}
@@ -101,10 +119,10 @@ func detect(loc locusts.Locust, locustfile, target string) (features, error) {
 		return false
 	}
 	return features{
-		target:      has(help, "--target"),
-		timeouts:    has(help, "--connect-timeout") && has(help, "--response-timeout"),
-		targetAdmin: has(help, "--target-admin-url"),
-		onEMFILE:    has(thelp, "--on-emfile"),
+		target:      !unknown["--target"],
+		timeouts:    !unknown["--connect-timeout"] && !unknown["--response-timeout"],
+		targetAdmin: !unknown["--target-admin-url"],
+		onEMFILE:    targetHas("--on-emfile"),
 	}, nil
 }
 

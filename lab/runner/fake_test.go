@@ -61,8 +61,8 @@ func allowedCPUs() string {
 	return "?"
 }
 
-// fakeHelp is what the fakes' --help prints: the options of today's
-// locustfile and bin/target, and with RUNNER_FAKE_NEW=true the newer ones.
+// fakeHelp is what the fake target's --help prints: today's flags, and
+// with RUNNER_FAKE_NEW=true the newer ones.
 func fakeHelp(which string) {
 	newer := os.Getenv("RUNNER_FAKE_NEW") == "true"
 	switch which {
@@ -71,12 +71,28 @@ func fakeHelp(which string) {
 		if newer {
 			fmt.Println("  --on-emfile wait|shed")
 		}
-	case "locust":
-		fmt.Fprintln(os.Stderr, "Custom options:\n  --target {alpha,beta}")
-		if newer {
-			fmt.Fprintln(os.Stderr, "  --connect-timeout CONNECT_TIMEOUT\n  --response-timeout RESPONSE_TIMEOUT\n  --target-admin-url TARGET_ADMIN_URL")
+	}
+}
+
+// fakeList is the master's --list: argparse refuses the options the
+// locustfile lacks, on stderr, exit 2.
+func fakeList(args []string) {
+	known := map[string]bool{"--target": true, "--list": true}
+	if os.Getenv("RUNNER_FAKE_NEW") == "true" {
+		known["--connect-timeout"], known["--response-timeout"], known["--target-admin-url"] = true, true, true
+	}
+	var unknown []string
+	for _, a := range args {
+		name, _, _ := strings.Cut(a, "=")
+		if strings.HasPrefix(name, "--") && !known[name] {
+			unknown = append(unknown, a)
 		}
 	}
+	if len(unknown) > 0 {
+		fmt.Fprintf(os.Stderr, "usage: locust [options]\nlocust: error: unrecognized arguments: %s\n", strings.Join(unknown, " "))
+		os.Exit(2)
+	}
+	fmt.Println("LabUser")
 }
 
 func fakeTarget(args []string) {
@@ -135,8 +151,8 @@ const fakeHistoryHead = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50
 // fakeLocust is a master: it waits for its workers, "runs" for -t, writes
 // the files and closes the workers' connections.
 func fakeLocust(args []string) {
-	if len(args) > 0 && args[len(args)-1] == "--help" {
-		fakeHelp("locust")
+	if len(args) > 2 && args[2] == "--list" {
+		fakeList(args)
 		return
 	}
 	fmt.Fprintf(os.Stderr, "args: %s\ncpus: %s\n", strings.Join(args, " "), allowedCPUs())

@@ -16,6 +16,10 @@ import (
 	"serverlab/lab/meta"
 )
 
+// mastersLastWords is how long a master may run on after every worker
+// has gone.
+const mastersLastWords = 15 * time.Second
+
 // modelRun is one model's run while it happens: its processes, where they
 // listen and what has been seen of them.
 type modelRun struct {
@@ -205,9 +209,11 @@ func (m *modelRun) watch() error {
 				err = fmt.Errorf("no request done %s after the master started: %s", firstRequests, lastWords(m.base+".locust.log"))
 			} else {
 				if workersGone == nil && allExited(m.workers) {
-					// The master waits for workers forever: give it a
-					// moment to notice, then give up on it.
-					workersGone = time.After(5 * time.Second)
+					// The master waits for workers forever: give it
+					// time to notice and write its files (the HTML
+					// report takes seconds on a busy machine), then
+					// give up on it.
+					workersGone = time.After(mastersLastWords)
 				}
 				continue
 			}

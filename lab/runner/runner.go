@@ -145,7 +145,7 @@ func prepare(cfg Config, opt Options) (*run, error) {
 			return nil, err
 		}
 	}
-	f, err := detect(loc.Locust, locustfile, filepath.Join(cfg.BinDir, "target"))
+	f, err := detect(loc.Locust, locustfile, filepath.Join(cfg.BinDir, "target"), cfg.Models[0])
 	if err != nil {
 		return nil, err
 	}
