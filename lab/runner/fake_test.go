@@ -110,6 +110,12 @@ func fakeTarget(args []string) {
 		fmt.Print("alpha\tfirst\nbeta\tsecond\nbroken\tnever starts\n")
 		return
 	}
+	if model == "dies" {
+		time.AfterFunc(2*time.Second, func() {
+			fmt.Fprintln(os.Stderr, "fatal error: thread exhaustion")
+			os.Exit(4)
+		})
+	}
 	// A child in the target's group, as prefork and process models have.
 	child := exec.Command("sleep", "300")
 	child.Start()

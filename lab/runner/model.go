@@ -41,8 +41,8 @@ type modelRun struct {
 }
 
 // model runs one model from a clean start: a fresh target, a fresh master,
-// fresh workers; everything is stopped before it returns. The steps are
-// in the order of a run; the first that fails ends it with its reason.
+// fresh workers; everything is stopped before it returns, and the first
+// step that failed is the run's error.
 func (r *run) model(ctx context.Context, i int, s step) meta.ModelRun {
 	m := &modelRun{run: r, ctx: ctx, i: i, step: s, base: filepath.Join(r.cfg.Out, s.label),
 		live: &liveStats{}}
@@ -54,13 +54,8 @@ func (r *run) model(ctx context.Context, i int, s step) meta.ModelRun {
 		r.started = m.mr.Started
 	}
 	defer m.stopAll()
-	for _, stage := range []func() error{m.startTarget, m.startMaster, m.startWorkers, m.watch, m.collect, m.verdict} {
-		if err := stage(); err != nil {
-			if m.mr.Error == "" {
-				m.mr.Error = err.Error()
-			}
-			break
-		}
+	if err := m.runSteps(); err != nil {
+		m.mr.Error = err.Error()
 	}
 	m.stopAll()
 	m.mr.Ended = time.Now()
@@ -69,6 +64,25 @@ func (r *run) model(ctx context.Context, i int, s step) meta.ModelRun {
 		m.mr.Error = "interrupted"
 	}
 	return m.mr
+}
+
+// runSteps starts the processes, watches the run and collects what it left;
+// what was measured is collected even when the run ended early.
+func (m *modelRun) runSteps() error {
+	for _, start := range []func() error{m.startTarget, m.startMaster, m.startWorkers} {
+		if err := start(); err != nil {
+			return err
+		}
+	}
+	werr := m.watch()
+	cerr := m.collect()
+	switch {
+	case werr != nil:
+		return werr
+	case cerr != nil:
+		return cerr
+	}
+	return m.verdict()
 }
 
 // stopAll stops in reverse order of start: load first, then the target.

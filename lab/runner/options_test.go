@@ -143,3 +143,18 @@ func TestPlan(t *testing.T) {
 		t.Errorf("no --on-emfile: %s", got)
 	}
 }
+
+// A target that dies under load ends its run with the reason, and what
+// was measured until then is still collected.
+func TestRunTargetDiesDuringTheRun(t *testing.T) {
+	cfg, loc := fakeSetup(t)
+	cfg.Models, cfg.Workers, cfg.RunTime = []string{"dies"}, 1, time.Minute
+	_, err := Run(context.Background(), cfg, Options{Locust: loc})
+	if err == nil || !strings.Contains(err.Error(), "target exited during the run (exit status 4): fatal error: thread exhaustion") {
+		t.Fatalf("Run: %v", err)
+	}
+	r := readMeta(t, cfg.Out).Runs[0]
+	if r.Completed || r.Requests == 0 || r.Peaks["serverlab_open_fds"] != 9 || r.MasterExit == -1 {
+		t.Errorf("run %+v", r)
+	}
+}
