@@ -164,3 +164,34 @@ func TestCompareLongHistoryBounded(t *testing.T) {
 		t.Errorf("HTML page: %v, %d bytes", err, st.Size())
 	}
 }
+
+// Two lab runs, one per --on-emfile mode, side by side in lab compare:
+// each row says its mode, and the setup list says what each folder ran.
+func TestCompareTwoModesFromTwoFolders(t *testing.T) {
+	parent := t.TempDir()
+	for _, mode := range []string{"wait", "shed"} {
+		dir := filepath.Join(parent, mode)
+		os.Mkdir(dir, 0o755)
+		src := copyFixture(t, "2.47.0", "epoll")
+		ents, _ := os.ReadDir(src)
+		for _, e := range ents {
+			b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+			os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+		}
+		meta := `{"parameters": {"users": 300, "spawn_rate": 100, "run_time": "30s", "user_class": "LabUser",
+		  "connect_timeout_s": 5, "response_timeout_s": 10, "on_emfile": ["` + mode + `"]},
+		  "locust": {"version": "2.47.0"},
+		  "runs": [{"model": "epoll", "on_emfile": "` + mode + `", "target_peaks": {"serverlab_open_fds": 64}}]}`
+		os.WriteFile(filepath.Join(dir, "meta.json"), []byte(meta), 0o644)
+	}
+	code, out, errs := compareRun(filepath.Join(parent, "wait"), filepath.Join(parent, "shed"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"| wait/epoll | wait |", "| shed/epoll | shed |",
+		"- wait: Locust 2.47.0", "- shed: Locust 2.47.0", "on EMFILE: shed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+}

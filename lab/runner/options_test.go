@@ -57,7 +57,8 @@ func TestRunPassesTimeoutsAndEMFILEModes(t *testing.T) {
 			t.Errorf("files %v", r.Files)
 		}
 	}
-	if !strings.Contains(out.String(), "timeouts connect 1.5s, response 10s, on EMFILE wait and shed") ||
+	if !strings.Contains(out.String(), "lab: 2 runs (1 models), 1s each") ||
+		!strings.Contains(out.String(), "timeouts connect 1.5s, response 10s, on EMFILE wait and shed") ||
 		!strings.Contains(out.String(), "[2/2] alpha-shed") {
 		t.Errorf("console:\n%s", out.String())
 	}

@@ -161,8 +161,12 @@ func prepare(cfg Config, opt Options) (*run, error) {
 	if err := r.meta.Write(cfg.Out); err != nil {
 		return nil, err
 	}
-	pr.line("lab: %d models, %s each, %d %s users (spawn rate %g), %s; results in %s",
-		len(cfg.Models), cfg.RunTime, cfg.Users, cfg.UserClass, cfg.SpawnRate, r.setup(), cfg.Out)
+	runs := fmt.Sprintf("%d models", len(cfg.Models))
+	if len(r.steps) != len(cfg.Models) {
+		runs = fmt.Sprintf("%d runs (%d models)", len(r.steps), len(cfg.Models))
+	}
+	pr.line("lab: %s, %s each, %d %s users (spawn rate %g), %s; results in %s",
+		runs, cfg.RunTime, cfg.Users, cfg.UserClass, cfg.SpawnRate, r.setup(), cfg.Out)
 	pr.line("lab: Locust %s: %s (%s)", loc.Version, loc.Path, loc.describe())
 	return r, nil
 }
