@@ -21,10 +21,10 @@ test: setup build
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) ./targets/httpcore
 
-# The main job: every model under the seed reports' load, and the report,
-# with the Locust pinned in requirements.txt (the venv first on PATH).
+# The main job: every model under the seed reports' load, and the report.
+# bin/lab runs the Locust pinned in requirements.txt (.venv) by itself.
 lab: setup build
-	PATH="$(CURDIR)/.venv/bin:$$PATH" bin/lab run --preset lab
+	bin/lab run --preset lab
 
 bench-targets: setup build
 	scripts/bench-targets.sh

@@ -123,7 +123,54 @@ type series struct {
 	x, y []float64 // NaN y values are gaps
 }
 
-// lineChart draws series against seconds since each run's start.
+// thin keeps, of each of n equal slices of the x range, the lowest and
+// the highest point, in order: a line through them looks as the full
+// series would at that width, spikes included, and costs at most 2n
+// points however long the run was.
+func thin(s series, xMax float64, n int) series {
+	if len(s.x) <= 2*n || xMax <= 0 {
+		return s
+	}
+	out := series{name: s.name}
+	bucket, lo, hi := -1, -1, -1
+	flush := func() {
+		switch {
+		case lo < 0:
+		case lo == hi:
+			out.x, out.y = append(out.x, s.x[lo]), append(out.y, s.y[lo])
+		default:
+			a, b := min(lo, hi), max(lo, hi)
+			out.x, out.y = append(out.x, s.x[a], s.x[b]), append(out.y, s.y[a], s.y[b])
+		}
+		lo, hi = -1, -1
+	}
+	for i := range s.x {
+		k := min(int(s.x[i]/xMax*float64(n)), n-1)
+		if k != bucket {
+			flush()
+			bucket = k
+		}
+		if math.IsNaN(s.y[i]) {
+			// A gap stays a gap.
+			flush()
+			if n := len(out.y); n == 0 || !math.IsNaN(out.y[n-1]) {
+				out.x, out.y = append(out.x, s.x[i]), append(out.y, math.NaN())
+			}
+			continue
+		}
+		if lo < 0 || s.y[i] < s.y[lo] {
+			lo = i
+		}
+		if hi < 0 || s.y[i] > s.y[hi] {
+			hi = i
+		}
+	}
+	flush()
+	return out
+}
+
+// lineChart draws series against seconds since each run's start, each
+// thinned to two points per two pixels.
 func lineChart(c canvas, title, yTitle string, ss []series) {
 	var xMax, yMax float64
 	points := 0
@@ -148,6 +195,7 @@ func lineChart(c canvas, title, yTitle string, ss []series) {
 		c.text(x, padT+plotH+16, short(v), ink, 1)
 	}
 	for i, s := range ss {
+		s = thin(s, xMax, plotW/2)
 		col := colorOf(i)
 		px, py, have := 0.0, 0.0, false
 		for j := range s.x {

@@ -50,6 +50,13 @@ figure{margin:1em 0}
 	}
 	b.WriteString("</table>\n<p>Sorted by requests per second; the best of each column is highlighted. Failures by kind come from Locust's failures CSV.</p>\n")
 	r.serverHTML(&b)
+	if len(r.Setups) > 0 {
+		b.WriteString("<h2>Setup</h2>\n<ul>\n")
+		for _, s := range r.Setups {
+			fmt.Fprintf(&b, "<li>%s</li>\n", html.EscapeString(s.String()))
+		}
+		b.WriteString("</ul>\n")
+	}
 	if cmp != nil {
 		fmt.Fprintf(&b, "<h2>Against the baseline</h2>\n<p>Regression: RPS down or p95 up by more than %g%%.</p>\n<table>\n<tr>", cmp.MaxRegressionPct)
 		for _, h := range deltaHead {

@@ -125,10 +125,12 @@ func TestCompareGate(t *testing.T) {
 			t.Errorf("%s: %d regression lines", tt.name, got)
 		}
 	}
-	// Models on one side only are listed, not failed.
+	// A new model is listed; one of the baseline's that is gone regressed.
 	c := Compare(&Report{Rows: []Row{{Model: "new", RPS: 1}}}, &Report{Rows: []Row{{Model: "old", RPS: 1}}}, 10)
-	if len(c.Deltas) != 2 || c.Deltas[0].status() != "new" || c.Deltas[1].status() != "missing now" || len(c.Regressions()) != 0 {
-		t.Errorf("one-sided deltas %+v", c.Deltas)
+	regs := c.Regressions()
+	if len(c.Deltas) != 2 || c.Deltas[0].status() != "new" || c.Deltas[1].status() != "missing now" ||
+		len(regs) != 1 || regs[0] != "old: in the baseline, missing now" {
+		t.Errorf("one-sided deltas %+v, regressions %q", c.Deltas, regs)
 	}
 }
 

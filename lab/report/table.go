@@ -40,6 +40,8 @@ type Report struct {
 	// Servers holds each model's server-side figures when its run folder
 	// has them (see LoadServers), by Rows' model name.
 	Servers map[string]Server
+	// Setups are what each lab run folder ran (see LoadServers).
+	Setups []Setup
 }
 
 // Build compares runs. Names must be unique.
@@ -185,7 +187,24 @@ func (r *Report) Markdown(w io.Writer) error {
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
-	return r.serverMarkdown(w)
+	if err := r.serverMarkdown(w); err != nil {
+		return err
+	}
+	return r.setupMarkdown(w)
+}
+
+// setupMarkdown lists what each lab run folder ran, if any did.
+func (r *Report) setupMarkdown(w io.Writer) error {
+	if len(r.Setups) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("\nSetup:\n\n")
+	for _, s := range r.Setups {
+		b.WriteString("- " + mdEscape(s.String()) + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func mdEscape(s string) string {
@@ -229,12 +248,13 @@ func jsonRow(x Row) Row {
 type JSONDoc struct {
 	Models   []Row             `json:"models"`
 	Servers  map[string]Server `json:"servers,omitempty"`
+	Setups   []Setup           `json:"setups,omitempty"`
 	Baseline *Comparison       `json:"baseline,omitempty"`
 }
 
 // JSON writes the table, and the baseline comparison when cmp is not nil.
 func (r *Report) JSON(w io.Writer, cmp *Comparison) error {
-	doc := JSONDoc{Models: []Row{}, Servers: r.Servers, Baseline: cmp}
+	doc := JSONDoc{Models: []Row{}, Servers: r.Servers, Setups: r.Setups, Baseline: cmp}
 	for _, x := range r.Rows {
 		doc.Models = append(doc.Models, jsonRow(x))
 	}

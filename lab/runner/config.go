@@ -5,6 +5,8 @@ package runner
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +29,49 @@ type Config struct {
 	BinDir    string        // holds target and boomer
 	Repo      string        // the checkout: locustfile.py, requirements.txt, .venv
 	Pause     time.Duration // quiet time between models, so one model's sockets do not touch the next
+	// The users' timeouts, given to the master (the locustfile's
+	// --connect-timeout and --response-timeout); 0: the defaults below.
+	ConnectTimeout, ResponseTimeout time.Duration
+	// What the targets do at EMFILE (bin/target --on-emfile): each model
+	// runs once per mode; none: DefaultOnEMFILE.
+	OnEMFILE []string
+	// Locust chooses the master's Locust (see ChooseLocust); "": the
+	// pinned one.
+	Locust string
+}
+
+// Defaults of the users' timeouts: the locustfile's own.
+const (
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultResponseTimeout = 10 * time.Second
+)
+
+// EMFILEModes are bin/target's --on-emfile values; DefaultOnEMFILE is its
+// default, the textbook servers' way: leave the client in the backlog.
+var (
+	EMFILEModes     = []string{"wait", "shed"}
+	DefaultOnEMFILE = "wait"
+)
+
+func (c *Config) connectTimeout() time.Duration {
+	if c.ConnectTimeout == 0 {
+		return DefaultConnectTimeout
+	}
+	return c.ConnectTimeout
+}
+
+func (c *Config) responseTimeout() time.Duration {
+	if c.ResponseTimeout == 0 {
+		return DefaultResponseTimeout
+	}
+	return c.ResponseTimeout
+}
+
+func (c *Config) onEMFILE() []string {
+	if len(c.OnEMFILE) == 0 {
+		return []string{DefaultOnEMFILE}
+	}
+	return c.OnEMFILE
 }
 
 // Preset is a named set of load parameters; explicit flags override it.
@@ -80,10 +125,10 @@ func ParseCPUs(s string) (CPUSplit, error) {
 	}
 	var c CPUSplit
 	if err := parseCPUList(t, &c.Target); err != nil {
-		return CPUSplit{}, fmt.Errorf("--cpus %q: %v", s, err)
+		return CPUSplit{}, fmt.Errorf("--cpus %q: %w", s, err)
 	}
 	if err := parseCPUList(l, &c.Load); err != nil {
-		return CPUSplit{}, fmt.Errorf("--cpus %q: %v", s, err)
+		return CPUSplit{}, fmt.Errorf("--cpus %q: %w", s, err)
 	}
 	return c, nil
 }
@@ -144,8 +189,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("no models to run")
 	case c.Users < 1:
 		return fmt.Errorf("--users %d: want at least 1", c.Users)
-	case c.SpawnRate <= 0:
-		return fmt.Errorf("--spawn-rate %g: want more than 0", c.SpawnRate)
+	case !(c.SpawnRate > 0) || math.IsInf(c.SpawnRate, 0):
+		return fmt.Errorf("--spawn-rate %g: want a number more than 0", c.SpawnRate)
 	case c.RunTime < time.Second:
 		return fmt.Errorf("--run-time %s: want at least 1s", c.RunTime)
 	case c.Workers < 1 || c.Workers > 64:
@@ -154,8 +199,25 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--pool %d: want 0 (the model's default) or more", c.Pool)
 	case c.MaxFDs < 0:
 		return fmt.Errorf("--max-fds %d: want 0 (inherit) or more", c.MaxFDs)
+	case c.ConnectTimeout < 0:
+		return fmt.Errorf("--connect-timeout %s: want more than 0", c.ConnectTimeout)
+	case c.ResponseTimeout < 0:
+		return fmt.Errorf("--response-timeout %s: want more than 0", c.ResponseTimeout)
 	case c.Out == "":
 		return fmt.Errorf("no output folder")
+	}
+	if err := c.checkCPUs(); err != nil {
+		return err
+	}
+	modes := map[string]bool{}
+	for _, m := range c.OnEMFILE {
+		if !slices.Contains(EMFILEModes, m) {
+			return fmt.Errorf("--on-emfile %q: want %s, or both comma-separated", m, strings.Join(EMFILEModes, " or "))
+		}
+		if modes[m] {
+			return fmt.Errorf("--on-emfile: %q twice", m)
+		}
+		modes[m] = true
 	}
 	found := false
 	for _, u := range UserClasses {
@@ -170,6 +232,23 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--models: %q twice", m)
 		}
 		seen[m] = true
+	}
+	return nil
+}
+
+// checkCPUs refuses a CPU this process may not run on: pinning to it
+// would fail for every model.
+func (c *Config) checkCPUs() error {
+	var mine unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &mine); err != nil {
+		return nil // nothing to check against; starting will say
+	}
+	for _, set := range []*unix.CPUSet{&c.CPUs.Target, &c.CPUs.Load} {
+		for i := 0; i < len(set)*64; i++ {
+			if set.IsSet(i) && !mine.IsSet(i) {
+				return fmt.Errorf("--cpus %s: CPU %d is not one this process may use (%s)", c.CPUs, i, cpuList(&mine))
+			}
+		}
 	}
 	return nil
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"serverlab/lab/meta"
 )
 
 // Gauges whose highest value over a run says what a model cost.
@@ -118,6 +121,47 @@ func mergePeaks(peaks, samples map[string]float64) {
 	for _, g := range peakGauges {
 		if v, ok := samples[g]; ok && v > peaks[g] {
 			peaks[g] = v
+		}
+	}
+}
+
+// sampler scrapes a target's /metrics during a run: the peaks of its
+// gauges, and the last scrape whole.
+type sampler struct {
+	admin     string // "" when the target serves no metrics
+	peaks     map[string]float64
+	final     map[string]float64
+	finalText string
+}
+
+func (s *sampler) sample() {
+	if s == nil || s.admin == "" {
+		return
+	}
+	if text, v, err := scrape(s.admin); err == nil {
+		mergePeaks(s.peaks, v)
+		s.final, s.finalText = v, text
+	}
+}
+
+// record puts the peaks and the final counters into mr, and the last
+// scrape into path.
+func (s *sampler) record(mr *meta.ModelRun, path string) {
+	if s == nil {
+		return
+	}
+	if s.finalText != "" {
+		os.WriteFile(path, []byte(s.finalText), 0o644)
+	}
+	if len(s.peaks) > 0 {
+		mr.Peaks = s.peaks
+	}
+	if s.final != nil {
+		mr.Final = map[string]float64{}
+		for k, v := range s.final {
+			if strings.HasSuffix(strings.SplitN(k, "{", 2)[0], "_total") {
+				mr.Final[k] = v
+			}
 		}
 	}
 }
