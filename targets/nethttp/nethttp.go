@@ -38,7 +38,8 @@ func serve(env *server.Env) error {
 		// net/http starts the write deadline when the head is read, so a
 		// /delay counts against it; the hand-written models time writes
 		// only. Allowing the longest delay on top keeps /delay?ms=10000
-		// working with the default write timeout.
+		// working with the default write timeout; the handler sets the
+		// real one before it writes.
 		WriteTimeout: env.WriteTimeout + httpcore.MaxDelay,
 		IdleTimeout:  env.IdleTimeout,
 		// net/http allows 4 KiB over this before it answers 431 itself;
@@ -113,6 +114,10 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			t.Stop()
 		}
 	}
+
+	// The write timeout counts from here, as the hand-written models
+	// count it from their first write, not from when the head was read.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.env.WriteTimeout))
 
 	hd := w.Header()
 	hd["Server"] = []string{httpcore.ServerHeader}
