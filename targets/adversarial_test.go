@@ -323,3 +323,69 @@ func blockingDelay(t *testing.T, tg *target, p attackPlan) {
 		t.Errorf("answered only after another client's blocking delay of %v", p.delay)
 	}
 }
+
+// TestAdversarialThreadCap: more connections than the thread model may
+// have threads. Past its cap (lowered here through SERVERLAB_MAX_THREADS,
+// instead of ten thousand real threads) each new client gets a 503 and is
+// closed, counted and logged; the connections it holds are still served,
+// a freed thread serves a new client, and the server exits 0.
+func TestAdversarialThreadCap(t *testing.T) {
+	bin := targetBin(t)
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plan()
+	tg := startEnv(t, bin, "thread", []string{"SERVERLAB_MAX_THREADS=" + strconv.Itoa(p.threadCap)},
+		"--docroot", filepath.Join(root, "targets", "www"), "--admin-addr", "127.0.0.1:0", "--idle-timeout", "60s")
+	if want := fmt.Sprintf("at most %d connection threads (from SERVERLAB_MAX_THREADS=%d)", p.threadCap, p.threadCap); !tg.stderr.WaitFor(want, ioWait) {
+		t.Fatalf("no %q in the log:\n%s", want, tg.stderr)
+	}
+	held := make([]net.Conn, p.threadCap)
+	readers := make([]*bufio.Reader, p.threadCap)
+	for i := range held {
+		var r *response
+		r, held[i], readers[i] = tg.roundTrip(t, get("/"))
+		if r.status != 200 {
+			t.Fatalf("connection %d: %v", i, r)
+		}
+	}
+	for i := range p.threadCap {
+		c := tg.dial(t)
+		br := bufio.NewReader(c)
+		r, err := readResponse(br, false)
+		if err != nil || r.status != 503 || !strings.Contains(string(r.body), "out of threads") {
+			t.Fatalf("connection %d past the cap: %v %v, want a 503 saying why", p.threadCap+i, r, err)
+		}
+		expectClosed(t, c, br)
+	}
+	if !tg.stderr.WaitFor("refused", ioWait) {
+		t.Errorf("no refusal logged:\n%s", tg.stderr)
+	}
+	_, text := tg.adminGet(t, "/metrics")
+	if v, _ := metric(text, "serverlab_responses_total", `status="503"`); v != float64(p.threadCap) {
+		t.Errorf(`serverlab_responses_total{status="503"} = %v, want %d`, v, p.threadCap)
+	}
+	if v, _ := metric(text, "serverlab_os_threads"); v > float64(2*p.threadCap+64) {
+		t.Errorf("%v OS threads with a cap of %d connection threads", v, p.threadCap)
+	}
+	for i, c := range held {
+		io.WriteString(c, get("/style.css"))
+		if r, err := readResponse(readers[i], false); err != nil || r.status != 200 {
+			t.Fatalf("held connection %d after the refusals: %v %v", i, r, err)
+		}
+	}
+	held[0].Close()
+	deadline := time.Now().Add(ioWait)
+	for {
+		r := tg.fetch(t, get("/"))
+		if r.status == 200 {
+			break
+		}
+		if r.status != 503 || time.Now().After(deadline) {
+			t.Fatalf("after a held connection closed: %v", r)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopClean(t, tg)
+}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"serverlab/targets/httpcore"
-	"serverlab/targets/nethttp/reflisten"
+	"serverlab/targets/reflisten"
 	"serverlab/targets/server"
 )
 
@@ -46,6 +46,9 @@ func serve(env *server.Env) error {
 		// the handler enforces the exact limit from the raw head.
 		MaxHeaderBytes: httpcore.MaxHeadBytes,
 		ErrorLog:       env.Log,
+		// OPTIONS * goes to the handler, which refuses it as the core
+		// does, instead of net/http's own 200.
+		DisableGeneralOptionsHandler: true,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, c)
 		},
@@ -78,31 +81,24 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stats.Request()
 	var head []byte
 	rc, _ := r.Context().Value(connKey{}).(*reflisten.Conn)
-	if len(r.TransferEncoding) > 0 {
-		if rc != nil {
-			rc.Lose()
+	if rc != nil {
+		head = rc.Head(max(r.ContentLength, 0))
+		if len(r.TransferEncoding) > 0 {
+			rc.Lose() // a body of unknown length: the record no longer lines up
 		}
-	} else if rc != nil {
-		head = rc.Head(r.ContentLength)
 	}
-
 	var reply httpcore.Reply
 	closing := false
-	bad, why := 0, ""
-	if head != nil {
-		bad, why = reflisten.CheckHead(head)
-	}
 	switch {
-	case bad != 0:
-		reply, closing = reflisten.ErrorReply(bad, why), true
-	case len(head) > httpcore.MaxHeadBytes:
-		reply, closing = reflisten.ErrorReply(431, "request head over 8 KiB"), true
+	case head != nil:
+		// The core's checks and routing, on the bytes the client sent.
+		reply, closing = h.env.Site.Answer(head)
 	case len(r.TransferEncoding) > 0:
-		reply, closing = reflisten.ErrorReply(411, "chunked request bodies are not accepted; send Content-Length"), true
-	case r.ContentLength > httpcore.MaxBodyBytes:
-		reply, closing = reflisten.ErrorReply(413, "request body over 1 MiB"), true
+		reply, closing = httpcore.ErrorReply(411, "chunked request bodies are not accepted; send Content-Length"), true
 	default:
-		reply = h.env.Site.Route(r.Method, reflisten.Target(r.RequestURI), head)
+		// The record was lost (more input pipelined than it keeps): what
+		// the library parsed.
+		reply, closing = answerParsed(h.env.Site, r.Method, r.RequestURI, r.ContentLength)
 	}
 	if reply.Delay > 0 {
 		// A goroutine per connection: sleeping here holds up this client
@@ -134,4 +130,16 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(reply.Body)
 	}
 	stats.Response(reply.Status)
+}
+
+// answerParsed is Site.Answer for a request whose raw head is not at hand.
+func answerParsed(site *httpcore.Site, method, uri string, length int64) (httpcore.Reply, bool) {
+	target, ok := httpcore.OriginForm([]byte(uri))
+	switch {
+	case !ok:
+		return httpcore.ErrorReply(400, "malformed request target"), true
+	case length > httpcore.MaxBodyBytes:
+		return httpcore.ErrorReply(413, "request body over 1 MiB"), true
+	}
+	return site.Route(method, string(target), nil), false
 }
