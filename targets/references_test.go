@@ -132,7 +132,7 @@ var referenceDiffers = map[string]map[string]string{
 		"http-2.0":    "HTTP/1.1 505 HTTP Version Not Supported: unsupported protocol version\r\n",
 		"no-host":     "HTTP/1.1 400 Bad Request: missing required Host header\r\n",
 		"http-1.0":    "HTTP/1.0 404 Not Found\r\n",
-		"bad-length":  "\r\n\r\n400 Bad Request",
+		"bad-length":  "charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request",
 	},
 	"fasthttp": {
 		"h2-preface": "400 Bad Request: malformed request\n",
