@@ -2,6 +2,10 @@
 // a request, answer it, read the next, the way every thread- and
 // process-per-connection server does. The models that use it differ only in
 // who runs it: one process, a fork per connection, a pool, a thread each.
+// Such a server holds a thread or a process for every client it serves, so
+// it is also where protection against hostile clients lives: the
+// connection's deadlines (Timeouts, which the goroutine model shares too)
+// and a cap on threads below the system's limits (ThreadCap).
 package blocking
 
 import (
