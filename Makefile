@@ -1,7 +1,7 @@
 GO      ?= go
 FUZZTIME ?= 20s
 
-.PHONY: all build setup test fuzz lab bench-targets bench-worker clean
+.PHONY: all build setup test test-adversarial fuzz lab bench-targets bench-worker clean
 
 all: build
 
@@ -17,6 +17,12 @@ test: setup build
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz
+
+# The attacks on the targets at the scale they were found with (make test
+# runs them small): slow drips, clients that never read, keep-alive hogs,
+# blocking delays, past the thread cap; every model.
+test-adversarial: setup build
+	ADVERSARIAL=full $(GO) test -race -count=1 -timeout 30m -run '^TestAdversarial' ./targets/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) ./targets/httpcore
