@@ -653,7 +653,7 @@ func timeoutChecks(t *testing.T, tg *target, s *site) {
 
 func limitChecks(t *testing.T, tg *target) {
 	t.Run("admin", func(t *testing.T) {
-		if code, body := tg.adminGet(t, "/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		if code, body := tg.adminGet(t, "/healthz"); code != 200 || !healthLine.MatchString(body) || !strings.Contains(body, " max_fds=32 ") {
 			t.Errorf("/healthz: %d %q", code, body)
 		}
 		const n = 3
@@ -672,10 +672,17 @@ func limitChecks(t *testing.T, tg *target) {
 		for _, name := range []string{
 			"serverlab_connections_active", "serverlab_open_fds", "serverlab_os_threads",
 			"serverlab_child_processes", "serverlab_resident_memory_bytes",
+			"serverlab_cpu_seconds_total", "serverlab_connections_shed_total",
 		} {
 			if _, ok := metric(text, name); !ok {
 				t.Errorf("/metrics has no %s", name)
 			}
+		}
+		if v, ok := metric(text, "serverlab_max_fds"); v != 32 {
+			t.Errorf("/metrics: serverlab_max_fds = %v (present %v), want 32", v, ok)
+		}
+		if v, ok := metric(text, "serverlab_metrics_read_errors_total"); !ok || v != 0 {
+			t.Errorf("/metrics: serverlab_metrics_read_errors_total = %v (present %v), want 0", v, ok)
 		}
 		for name, least := range map[string]float64{
 			"serverlab_connections_accepted_total": 1,

@@ -28,7 +28,7 @@ const (
 	// in the admin listener's backlog.
 	maxAdminConns = 8
 
-	adminHeaderTimeout = 5 * time.Second
+	adminHeaderTimeout = 2 * time.Second
 	adminReadTimeout   = 10 * time.Second
 	adminWriteTimeout  = 10 * time.Second
 )
