@@ -148,20 +148,28 @@ func adminHandler(s *Stats, model string, procs *procReader) http.Handler {
 
 // healthLine is /healthz's body: the target answers, so it is alive (the
 // status is always 200), and the line says whether it is out of
-// descriptors, with the figures, as key=value pairs. A figure that cannot
-// be read is left out.
+// descriptors, with the figures, as key=value pairs. Out of descriptors is
+// an accept that failed for want of one lately, or the target's table
+// full (placeholders included), which is how the process model's parent
+// runs out: in fork, not in accept. A figure that cannot be read is left
+// out.
 func healthLine(s *Stats, model string, procs *procReader) string {
+	out := s.OutOfFDs()
+	var figures string
+	n, nerr := procs.selfFDs()
+	if nerr == nil {
+		figures += fmt.Sprintf(" open_fds=%d", n)
+	}
+	max, merr := softMaxFDs()
+	if merr == nil {
+		figures += fmt.Sprintf(" max_fds=%d", max)
+		out = out || (nerr == nil && uint64(n) >= max)
+	}
 	state := "serving"
-	if s.OutOfFDs() {
+	if out {
 		state = "out-of-fds"
 	}
-	line := fmt.Sprintf("alive model=%s state=%s", model, state)
-	if n, err := procs.selfFDs(); err == nil {
-		line += fmt.Sprintf(" open_fds=%d", n)
-	}
-	if n, err := softMaxFDs(); err == nil {
-		line += fmt.Sprintf(" max_fds=%d", n)
-	}
 	sn := s.Snapshot()
-	return line + fmt.Sprintf(" emfile_total=%d shed_total=%d\n", sn.AcceptErrors[syscall.EMFILE], sn.Shed)
+	return fmt.Sprintf("alive model=%s state=%s%s emfile_total=%d shed_total=%d\n",
+		model, state, figures, sn.AcceptErrors[syscall.EMFILE], sn.Shed)
 }

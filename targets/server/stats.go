@@ -115,7 +115,7 @@ func (s *Stats) AcceptError(err error) time.Duration {
 		s.add(slotErrno + int(errno))
 	}
 	if errno == unix.EMFILE || errno == unix.ENFILE {
-		atomic.StoreUint64(&s.words[slotOutOfFDsAt], uint64(time.Now().UnixNano()))
+		s.outOfFDs()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -149,11 +149,21 @@ func (s *Stats) AcceptError(err error) time.Duration {
 	return wait
 }
 
-// AcceptOK ends an accept back-off.
-func (s *Stats) AcceptOK() {
+// outOfFDs marks the moment a descriptor was wanted and none was free;
+// recovered the first success after it. /healthz reads them (OutOfFDs).
+func (s *Stats) outOfFDs() {
+	atomic.StoreUint64(&s.words[slotOutOfFDsAt], uint64(time.Now().UnixNano()))
+}
+
+func (s *Stats) recovered() {
 	if atomic.LoadUint64(&s.words[slotOutOfFDsAt]) > atomic.LoadUint64(&s.words[slotRecoveredAt]) {
 		atomic.StoreUint64(&s.words[slotRecoveredAt], uint64(time.Now().UnixNano()))
 	}
+}
+
+// AcceptOK ends an accept back-off.
+func (s *Stats) AcceptOK() {
+	s.recovered()
 	s.mu.Lock()
 	s.backoff = 0
 	s.mu.Unlock()
