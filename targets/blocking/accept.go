@@ -13,9 +13,9 @@ import (
 // of every blocking model. Failures are counted and handled as the runtime
 // says (Stats.AcceptFailed: a back-off, or resetting the waiting clients
 // under --on-emfile shed), so that running out of descriptors does not
-// turn into a busy loop. ok is false once the model should stop accepting: shutdown
-// began, or the listening socket was shut down (accept fails with EINVAL),
-// which is how the runtime wakes a thread blocked here.
+// turn into a busy loop. ok is false once the model should stop accepting:
+// shutdown began, or the listening socket was shut down (accept fails with
+// EINVAL), which is how the runtime wakes a thread blocked here.
 func Accept(env *server.Env) (fd int, ok bool) {
 	for {
 		fd, _, err := unix.Accept4(env.Listener, unix.SOCK_CLOEXEC)

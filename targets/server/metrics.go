@@ -3,6 +3,7 @@ package server
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
@@ -17,6 +18,7 @@ type collector struct {
 	mu         sync.Mutex
 	cpu        float64 // the highest CPU total reported: a counter never goes back
 	readErrors uint64
+	lastLog    time.Time // failed readings are logged at most once a minute
 
 	accepted, active, requests, responses, acceptErrors, shed *prometheus.Desc
 	fds, maxFDs, threads, children, rss, cpuSecs, readErrs    *prometheus.Desc
@@ -88,7 +90,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	failed := func(err error) bool {
 		if err != nil {
 			c.readErrors++
-			c.stats.log.Printf("metrics: %v; samples left out", err)
+			if now := time.Now(); now.Sub(c.lastLog) >= time.Minute {
+				c.lastLog = now
+				c.stats.log.Printf("metrics: %v; samples left out (serverlab_metrics_read_errors_total counts them)", err)
+			}
 		}
 		return err != nil
 	}
