@@ -325,3 +325,6 @@ func containsAll(have, want []string) bool {
 	}
 	return true
 }
+
+// healthLine is the /healthz body: alive, the state, and the figures.
+var healthLine = regexp.MustCompile(`^alive model=\S+ state=(serving|out-of-fds) open_fds=\d+ max_fds=\d+ emfile_total=\d+ shed_total=\d+\n$`)

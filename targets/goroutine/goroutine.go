@@ -63,12 +63,9 @@ func serve(env *server.Env) error {
 				return nil
 			default:
 			}
-			if wait := env.Stats.AcceptError(err); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-env.Done:
-					return nil
-				}
+			// ln shares its socket with env.Listener.
+			if !env.Stats.AcceptFailed(env.Listener, err, env.Done) {
+				return nil
 			}
 			continue
 		}

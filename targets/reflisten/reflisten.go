@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -51,9 +50,9 @@ func New(env *server.Env) (*Listener, error) {
 }
 
 // Accept returns the next connection. Failures other than closing (EMFILE
-// above all) are counted and backed off here, as every model does, instead
-// of being handed to the library, which would log and sleep by its own
-// rules.
+// above all) are counted and handled here (a back-off, or --on-emfile
+// shed), as every model does, instead of being handed to the library,
+// which would log and sleep by its own rules.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -74,14 +73,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, net.ErrClosed
 		default:
 		}
-		if d := l.env.Stats.AcceptError(err); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-l.closed:
-				t.Stop()
-				return nil, net.ErrClosed
-			}
+		// The library's listener shares its socket with env.Listener.
+		if !l.env.Stats.AcceptFailed(l.env.Listener, err, l.closed) {
+			return nil, net.ErrClosed
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"serverlab/targets/blocking"
 	"serverlab/targets/server"
-	"serverlab/targets/single"
 )
 
 // Model is thread-per-connection.
@@ -27,7 +26,7 @@ func serve(env *server.Env) error {
 	var conns sync.WaitGroup
 	defer conns.Wait() // in-flight connections finish before the model returns
 	for {
-		fd, ok := single.Accept(env)
+		fd, ok := blocking.Accept(env)
 		if !ok {
 			return nil
 		}
