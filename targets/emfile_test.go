@@ -33,10 +33,20 @@ func docroot(t *testing.T) string {
 // flood opens n connections to addr, each sending a request, and closes
 // them when the test ends. Connections the kernel refuses are skipped.
 func flood(t *testing.T, addr string, n int) []net.Conn {
+	conns, _ := floodCounting(t, addr, n)
+	return conns
+}
+
+// floodCounting is flood that also says how many connections were reset
+// before the dial returned: a target that sheds can accept and reset a
+// connection before the dialing goroutine has read the socket's state.
+func floodCounting(t *testing.T, addr string, n int) (conns []net.Conn, resetAtDial int) {
 	t.Helper()
-	var conns []net.Conn
 	for range n {
 		c, err := net.DialTimeout("tcp", addr, ioWait)
+		if errors.Is(err, syscall.ECONNRESET) {
+			resetAtDial++
+		}
 		if err != nil {
 			continue
 		}
@@ -49,7 +59,7 @@ func flood(t *testing.T, addr string, n int) []net.Conn {
 			c.Close()
 		}
 	})
-	return conns
+	return conns, resetAtDial
 }
 
 // quickGet fetches an admin URL with within as the deadline.
@@ -169,11 +179,14 @@ func TestOnEMFILE(t *testing.T) {
 		for _, mode := range []string{"wait", "shed"} {
 			t.Run(model+"/"+mode, func(t *testing.T) {
 				tg := start(t, bin, model, "--docroot", docroot(t), "--max-fds", "48", "--admin-addr", "127.0.0.1:0", "--on-emfile", mode)
-				conns := flood(t, tg.addr, 80)
+				conns, resetAtDial := floodCounting(t, tg.addr, 80)
 				// Each client reads until its response, a reset, or 3 s of
 				// silence (still waiting in the backlog).
 				var mu sync.Mutex
 				outcome := map[string]int{}
+				if resetAtDial > 0 {
+					outcome["reset"] = resetAtDial
+				}
 				var wg sync.WaitGroup
 				for _, c := range conns {
 					wg.Go(func() {
