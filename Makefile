@@ -1,7 +1,7 @@
 GO      ?= go
 FUZZTIME ?= 20s
 
-.PHONY: all build setup test fuzz lab bench-targets bench-worker clean
+.PHONY: all build setup test fuzz lab up bench-targets bench-worker clean
 
 all: build
 
@@ -25,6 +25,11 @@ fuzz:
 # bin/lab runs the Locust pinned in requirements.txt (.venv) by itself.
 lab: setup build
 	bin/lab run --preset lab
+
+# Every target, the web UI and Go workers on this machine until Ctrl-C;
+# ARGS go to bin/lab up, e.g. make up ARGS='--workers 4'.
+up: setup build
+	bin/lab up $(ARGS)
 
 bench-targets: setup build
 	scripts/bench-targets.sh

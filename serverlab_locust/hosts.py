@@ -59,7 +59,10 @@ def pairs(value):
 def _checked_pairs(value):
     """argparse's check of --target-hosts: the text stays a string (the web
     UI and the workers' options carry it as one), but a bad list is refused
-    with one line before anything starts."""
+    with one line before anything starts. Empty is none given (argparse
+    checks the default too)."""
+    if not value.strip():
+        return ""
     try:
         pairs(value)
     except ValueError as e:

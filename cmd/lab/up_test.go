@@ -1,0 +1,459 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"serverlab/internal/repo"
+	"serverlab/internal/testbin"
+	"serverlab/lab/runner"
+)
+
+func TestUpBadFlags(t *testing.T) {
+	bin := filepath.Dir(testbin.Build(t, "serverlab/targets/cmd/target"))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--workers", "x"}, `invalid value "x" for flag -workers`},
+		{[]string{"extra"}, `unexpected argument "extra" (flags for the targets go after --)`},
+		{[]string{"--models", ","}, `--models "," names no model`},
+		{[]string{"--models", "epoll,nosuch"}, `--models: unknown model "nosuch"`},
+		{[]string{"--models", "epoll,epoll"}, `--models: "epoll" twice`},
+		{[]string{"--models", "select", "--target", "epoll"}, `--target "epoll" is not among the models started (select)`},
+		{[]string{"--web-host", "localhost"}, `--web-host "localhost": want an IP address`},
+		{[]string{"--port-base", "65500"}, `--port-base 65500: want 0 (free ports) or 1..`},
+		{[]string{"--port-base", "8000", "--web-port", "8109"}, `port 8109 is epoll's, from --port-base 8000`},
+		{[]string{"--on-emfile", "later"}, `--on-emfile "later": want wait or shed`},
+		{[]string{"--workers", "-1"}, `--workers -1: want 0..64`},
+		{[]string{"--cpus", "x"}, `--cpus "x"`},
+	} {
+		var out strings.Builder
+		code := upMain(append([]string{"--bin", bin}, tc.args...), io.Discard, &out)
+		if code != 2 || strings.Count(out.String(), "\n") != 1 || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want one line with %q", tc.args, code, out.String(), tc.want)
+		}
+	}
+}
+
+func TestUpHelp(t *testing.T) {
+	var out strings.Builder
+	if code := upMain([]string{"--help"}, &out, io.Discard); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, f := range []string{"--workers N", "--models LIST", "--port-base PORT", "--web-host ADDRESS", "--web-port PORT",
+		"--master-port PORT", "--max-fds N", "--pool N", "--on-emfile MODE", "(default 127.0.0.1)", "[-- target flags]"} {
+		if !strings.Contains(out.String(), f) {
+			t.Errorf("help lacks %q:\n%s", f, out.String())
+		}
+	}
+	var usage strings.Builder
+	helpMain(nil, &usage, io.Discard)
+	if !strings.Contains(usage.String(), "  up ") {
+		t.Errorf("lab help does not list up:\n%s", usage.String())
+	}
+}
+
+func TestUpTargetArgs(t *testing.T) {
+	all := []string{"single", "process", "epoll"}
+	cfg := runner.UpConfig{Models: []string{"epoll"}, All: all, Workers: 1, PortBase: 8100, WebHost: "127.0.0.1",
+		WebPort: 8089, MasterPort: 5557, Target: "epoll"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// A model's ports come from its place among all models, not among
+	// those started, so that they stay put.
+	if site, admin := cfg.Ports("epoll"); site != 8102 || admin != 8202 {
+		t.Errorf("epoll on %d and %d", site, admin)
+	}
+}
+
+// upRun is a `lab up` (or `make up`) started as a terminal would start a
+// job: in its own process group, which Ctrl-C signals as a whole.
+type upRun struct {
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	out     bytes.Buffer
+	done    chan struct{}
+	web     string
+	targets map[string][2]string // model: site, admin
+}
+
+func (u *upRun) Write(p []byte) (int, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.out.Write(p)
+}
+
+func (u *upRun) output() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.out.String()
+}
+
+var (
+	upWebRE = regexp.MustCompile(`lab up: web UI on (http://\S+) \(bound to 127\.0\.0\.1\)`)
+	upRowRE = regexp.MustCompile(`(?m)^(\w+)\s+(http://127\.0\.0\.1:\d+)\s+(http://127\.0\.0\.1:\d+)\s+\d+$`)
+)
+
+// startUp starts cmd and waits for the table of what is where.
+func startUp(t *testing.T, cmd *exec.Cmd) *upRun {
+	t.Helper()
+	u := &upRun{cmd: cmd, done: make(chan struct{}), targets: map[string][2]string{}}
+	cmd.Stdout, cmd.Stderr = u, u
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(u.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-u.done:
+		default:
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+			select {
+			case <-u.done:
+			case <-time.After(60 * time.Second):
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+		}
+	})
+	deadline := time.After(3 * time.Minute)
+	for !strings.Contains(u.output(), "Ctrl-C stops everything.") {
+		select {
+		case <-u.done:
+			t.Fatalf("%s exited before it was up:\n%s", cmd.Args, u.output())
+		case <-deadline:
+			t.Fatalf("%s not up after 3 minutes:\n%s", cmd.Args, u.output())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	out := u.output()
+	m := upWebRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no web UI line:\n%s", out)
+	}
+	u.web = m[1]
+	for _, r := range upRowRE.FindAllStringSubmatch(out, -1) {
+		u.targets[r[1]] = [2]string{r[2], r[3]}
+	}
+	return u
+}
+
+// interrupt is Ctrl-C: SIGINT to the job's group. Every process the job
+// had must be gone afterwards, children of children included.
+func (u *upRun) interrupt(t *testing.T) {
+	t.Helper()
+	procs := descendants(u.cmd.Process.Pid)
+	if len(procs) == 0 {
+		t.Fatal("no child processes found")
+	}
+	syscall.Kill(-u.cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-u.done:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("still running 90 s after SIGINT:\n%s", u.output())
+	}
+	if code := u.cmd.ProcessState.ExitCode(); code != 0 && !strings.HasPrefix(filepath.Base(u.cmd.Path), "make") {
+		t.Errorf("exit %d after SIGINT:\n%s", code, u.output())
+	}
+	if !strings.Contains(u.output(), "lab up: stopped; every process it started has ended") {
+		t.Errorf("no stop line:\n%s", u.output())
+	}
+	// Orphans are reaped by init in a moment: a process still there after
+	// that was left behind.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left []string
+		for _, p := range procs {
+			if alive(p) {
+				left = append(left, fmt.Sprintf("%d (%s)", p.pid, p.comm))
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind: %s", strings.Join(left, ", "))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type procID struct {
+	pid   int
+	start string // start time in clock ticks: a reused pid is another process
+	comm  string
+}
+
+// stat reads pid's command name, parent, and start time from /proc.
+func stat(pid int) (p procID, ppid int, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procID{}, 0, false
+	}
+	s := string(b)
+	open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || closing < open {
+		return procID{}, 0, false
+	}
+	f := strings.Fields(s[closing+1:])
+	if len(f) < 20 {
+		return procID{}, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	// Fields after the name: state ppid pgrp ... starttime is the 20th.
+	return procID{pid: pid, start: f[19], comm: s[open+1 : closing]}, ppid, f[0] != "Z"
+}
+
+func alive(p procID) bool {
+	q, _, ok := stat(p.pid)
+	return ok && q.start == p.start
+}
+
+// descendants are every process below root, however deep.
+func descendants(root int) []procID {
+	entries, _ := os.ReadDir("/proc")
+	children := map[int][]procID{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if p, ppid, ok := stat(pid); ok {
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []procID
+	queue := []int{root}
+	for len(queue) > 0 {
+		for _, c := range children[queue[0]] {
+			out = append(out, c)
+			queue = append(queue, c.pid)
+		}
+		queue = queue[1:]
+	}
+	return out
+}
+
+// post sends the web UI's form, as the page does.
+func post(t *testing.T, u string, form url.Values) map[string]any {
+	t.Helper()
+	resp, err := http.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("POST %s: %v", u, err)
+	}
+	return v
+}
+
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+}
+
+// served is how many 200s a target counted, from its admin /metrics.
+func served(t *testing.T, admin string) int {
+	t.Helper()
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	n := 0
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "serverlab_responses_total{") && strings.Contains(line, `status="200"`) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			n += int(v)
+		}
+	}
+	return n
+}
+
+// swarmOn starts LabUsers on one target through the web UI's form, waits
+// until that target has served requests, and stops the run.
+func swarmOn(t *testing.T, u *upRun, model, admins string, users int) {
+	t.Helper()
+	form := url.Values{"user_count": {strconv.Itoa(users)}, "spawn_rate": {strconv.Itoa(users)}, "host": {""},
+		"user_classes": {"LabUser"}, "target": {model}, "target_admin_url": {admins}}
+	if r := post(t, u.web+"/swarm", form); r["success"] != true {
+		t.Fatalf("swarm on %s: %v", model, r)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for served(t, u.targets[model][1]) < 2*users {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s served %d requests in 60 s:\n%s", model, served(t, u.targets[model][1]), u.output())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	var ts struct {
+		Target   string `json:"target"`
+		AdminURL string `json:"admin_url"`
+		Answered bool   `json:"answered"`
+	}
+	getJSON(t, u.web+"/target/stats", &ts)
+	if ts.Target != model || ts.AdminURL != u.targets[model][1] || !ts.Answered {
+		t.Errorf("Target tab during the %s run: %+v", model, ts)
+	}
+	var st struct {
+		Stats []struct {
+			Name        string `json:"name"`
+			NumRequests int    `json:"num_requests"`
+			NumFailures int    `json:"num_failures"`
+		} `json:"stats"`
+		Workers []struct {
+			UserCount int `json:"user_count"`
+		} `json:"workers"`
+	}
+	getJSON(t, u.web+"/stats/requests", &st)
+	for _, s := range st.Stats {
+		if s.Name == "Aggregated" && (s.NumRequests == 0 || s.NumFailures != 0) {
+			t.Errorf("%s run: %d requests, %d failures", model, s.NumRequests, s.NumFailures)
+		}
+	}
+	for i, w := range st.Workers {
+		if w.UserCount == 0 {
+			t.Errorf("%s run: worker %d has no users: %+v", model, i+1, st.Workers)
+		}
+	}
+	if r := post(t, u.web+"/stop", nil); r["success"] != true {
+		t.Fatalf("stop: %v", r)
+	}
+	time.Sleep(time.Second) // requests under way end
+}
+
+// TestUpEndToEnd runs the README's commands: `bin/lab up` with two models
+// and two Go workers, a Python worker added, a run on each target through
+// the web UI's form, then Ctrl-C.
+func TestUpEndToEnd(t *testing.T) {
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runner.ChooseLocust(root, "", io.Discard); err != nil {
+		t.Fatalf("Locust: %v (scripts/setup.sh installs it)", err)
+	}
+	testbin.Build(t, "serverlab/targets/cmd/target")
+	testbin.Build(t, "serverlab/boomer/cmd/boomer")
+	lab := testbin.Build(t, "serverlab/cmd/lab")
+	master := testbin.FreePort(t)
+	cmd := exec.Command(lab, "up", "--models", "epoll,select", "--workers", "2",
+		"--port-base", "0", "--web-port", "0", "--master-port", strconv.Itoa(master))
+	cmd.Dir = root
+	u := startUp(t, cmd)
+	if len(u.targets) != 2 || u.targets["epoll"][0] == "" || u.targets["select"][0] == "" {
+		t.Fatalf("targets %v in:\n%s", u.targets, u.output())
+	}
+	// The UI binds loopback only, and its form offers the class picker.
+	page, err := http.Get(u.web + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if !bytes.Contains(body, []byte("LabUser")) {
+		t.Errorf("the web UI's page does not offer LabUser")
+	}
+	// A Python worker as the README adds it: it needs nothing but the
+	// master, which gives it the target's URL as the run's host.
+	py := exec.Command(filepath.Join(root, ".venv", "bin", "locust"), "-f", "locustfile.py", "--worker", "--master-port", strconv.Itoa(master))
+	py.Dir = root
+	var pyOut bytes.Buffer
+	py.Stdout, py.Stderr = &pyOut, &pyOut
+	py.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := py.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(-py.Process.Pid, syscall.SIGKILL)
+		py.Wait()
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for n, _ := runner.WorkerCount(u.web); n < 3; n, _ = runner.WorkerCount(u.web) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers of 3 after 60 s; Python worker:\n%s", n, pyOut.String())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	admins := "epoll=" + u.targets["epoll"][1] + ",select=" + u.targets["select"][1]
+	swarmOn(t, u, "select", admins, 6)
+	if n := served(t, u.targets["epoll"][1]); n != 0 {
+		t.Errorf("epoll served %d requests during the run on select", n)
+	}
+	selectServed := served(t, u.targets["select"][1])
+	swarmOn(t, u, "epoll", admins, 6)
+	if n := served(t, u.targets["select"][1]); n != selectServed {
+		t.Errorf("select served %d more requests during the run on epoll", n-selectServed)
+	}
+	// A model that is not running is refused with a reason, not sent
+	// to a port nobody listens on.
+	r := post(t, u.web+"/swarm", url.Values{"user_count": {"1"}, "spawn_rate": {"1"}, "host": {""},
+		"user_classes": {"LabUser"}, "target": {"thread"}})
+	if r["success"] != false || !strings.Contains(fmt.Sprint(r["message"]), "target thread is not running here: choose one of epoll, select") {
+		t.Errorf("swarm on thread: %v", r)
+	}
+	// The site as a browser or curl sees it, from the table.
+	resp, err := http.Get(u.targets["epoll"][0] + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET the epoll site: %v %v", resp, err)
+	}
+	if resp != nil {
+		resp.Body.Close()
+	}
+	u.interrupt(t)
+}
+
+// TestMakeUp runs `make up` as the README shows it, on free ports, and
+// stops it as Ctrl-C in a terminal does: SIGINT to make and everything in
+// its group.
+func TestMakeUp(t *testing.T) {
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatalf("make: %v", err)
+	}
+	master := testbin.FreePort(t)
+	cmd := exec.Command("make", "--no-print-directory", "up",
+		fmt.Sprintf("ARGS=--models epoll,single --port-base 0 --web-port 0 --master-port %d", master))
+	cmd.Dir = root
+	u := startUp(t, cmd)
+	if len(u.targets) != 2 {
+		t.Fatalf("targets %v in:\n%s", u.targets, u.output())
+	}
+	if n, err := runner.WorkerCount(u.web); err != nil || n != 1 {
+		t.Errorf("%d workers (%v)", n, err)
+	}
+	u.interrupt(t)
+}
