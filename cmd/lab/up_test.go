@@ -57,7 +57,7 @@ func TestUpHelp(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	for _, f := range []string{"--workers N", "--models LIST", "--port-base PORT", "--web-host ADDRESS", "--web-port PORT",
-		"--master-port PORT", "--max-fds N", "--pool N", "--on-emfile MODE", "(default 127.0.0.1)", "[-- target flags]"} {
+		"--master-port PORT", "(default 5557)", "(default 8100)", "(default 8089)", "--max-fds N", "--pool N", "--on-emfile MODE", "(default 127.0.0.1)", "[-- target flags]"} {
 		if !strings.Contains(out.String(), f) {
 			t.Errorf("help lacks %q:\n%s", f, out.String())
 		}
@@ -155,22 +155,43 @@ func startUp(t *testing.T, cmd *exec.Cmd) *upRun {
 	return u
 }
 
-// interrupt is Ctrl-C: SIGINT to the job's group. Every process the job
-// had must be gone afterwards, children of children included.
+// interrupt is Ctrl-C: SIGINT to the job's group.
 func (u *upRun) interrupt(t *testing.T) {
+	t.Helper()
+	u.stop(t, func([]procID) { syscall.Kill(-u.cmd.Process.Pid, syscall.SIGINT) }, "SIGINT")
+}
+
+// terminate is `kill PID` from another shell: SIGTERM to bin/lab alone.
+func (u *upRun) terminate(t *testing.T) {
+	t.Helper()
+	u.stop(t, func(procs []procID) {
+		for _, p := range append(procs, procID{pid: u.cmd.Process.Pid, comm: filepath.Base(u.cmd.Path)}) {
+			if p.comm == "lab" {
+				syscall.Kill(p.pid, syscall.SIGTERM)
+				return
+			}
+		}
+		t.Fatalf("no lab process among %v", procs)
+	}, "SIGTERM")
+}
+
+// stop signals the job and checks that it ended cleanly: every process
+// it had must be gone afterwards, children of children included.
+func (u *upRun) stop(t *testing.T, signal func([]procID), sig string) {
 	t.Helper()
 	procs := descendants(u.cmd.Process.Pid)
 	if len(procs) == 0 {
 		t.Fatal("no child processes found")
 	}
-	syscall.Kill(-u.cmd.Process.Pid, syscall.SIGINT)
+	signal(procs)
 	select {
 	case <-u.done:
 	case <-time.After(90 * time.Second):
-		t.Fatalf("still running 90 s after SIGINT:\n%s", u.output())
+		t.Fatalf("still running 90 s after %s:\n%s", sig, u.output())
 	}
-	if code := u.cmd.ProcessState.ExitCode(); code != 0 && !strings.HasPrefix(filepath.Base(u.cmd.Path), "make") {
-		t.Errorf("exit %d after SIGINT:\n%s", code, u.output())
+	// make reports an interrupt as a failure of its own; lab up does not.
+	if code := u.cmd.ProcessState.ExitCode(); code != 0 && !(sig == "SIGINT" && filepath.Base(u.cmd.Path) == "make") {
+		t.Errorf("exit %d after %s:\n%s", code, sig, u.output())
 	}
 	if !strings.Contains(u.output(), "lab up: stopped; every process it started has ended") {
 		t.Errorf("no stop line:\n%s", u.output())
@@ -299,19 +320,21 @@ func served(t *testing.T, admin string) int {
 	return n
 }
 
-// swarmOn starts LabUsers on one target through the web UI's form, waits
-// until that target has served requests, and stops the run.
-func swarmOn(t *testing.T, u *upRun, model, admins string, users int) {
+// swarmOn starts LabUsers through the web UI's form with model as the
+// target and host in the Host field, waits until the target at
+// servedBy has served more requests, and stops the run.
+func swarmOn(t *testing.T, u *upRun, model, host, servedBy, admins string, users int) {
 	t.Helper()
-	form := url.Values{"user_count": {strconv.Itoa(users)}, "spawn_rate": {strconv.Itoa(users)}, "host": {""},
+	before := served(t, u.targets[servedBy][1])
+	form := url.Values{"user_count": {strconv.Itoa(users)}, "spawn_rate": {strconv.Itoa(users)}, "host": {host},
 		"user_classes": {"LabUser"}, "target": {model}, "target_admin_url": {admins}}
 	if r := post(t, u.web+"/swarm", form); r["success"] != true {
 		t.Fatalf("swarm on %s: %v", model, r)
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for served(t, u.targets[model][1]) < 2*users {
+	for served(t, u.targets[servedBy][1]) < before+2*users {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s served %d requests in 60 s:\n%s", model, served(t, u.targets[model][1]), u.output())
+			t.Fatalf("%s served %d requests in 60 s:\n%s", servedBy, served(t, u.targets[servedBy][1])-before, u.output())
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -367,11 +390,22 @@ func TestUpEndToEnd(t *testing.T) {
 	lab := testbin.Build(t, "serverlab/cmd/lab")
 	master := testbin.FreePort(t)
 	cmd := exec.Command(lab, "up", "--models", "epoll,select", "--workers", "2",
-		"--port-base", "0", "--web-port", "0", "--master-port", strconv.Itoa(master))
+		"--port-base", "0", "--web-port", "0", "--master-port", strconv.Itoa(master), "--", "--idle-timeout", "30s")
 	cmd.Dir = root
 	u := startUp(t, cmd)
 	if len(u.targets) != 2 || u.targets["epoll"][0] == "" || u.targets["select"][0] == "" {
 		t.Fatalf("targets %v in:\n%s", u.targets, u.output())
+	}
+	// What follows -- reaches every target as it is.
+	pids := regexp.MustCompile(`(?m)^(?:epoll|select)\s.*\s(\d+)$`).FindAllStringSubmatch(u.output(), -1)
+	if len(pids) != 2 {
+		t.Errorf("target pids %v in:\n%s", pids, u.output())
+	}
+	for _, pid := range pids {
+		b, _ := os.ReadFile("/proc/" + pid[1] + "/cmdline")
+		if !strings.HasSuffix(string(b), "\x00--idle-timeout\x0030s\x00") {
+			t.Errorf("target %s runs %q", pid[1], strings.ReplaceAll(string(b), "\x00", " "))
+		}
 	}
 	// The UI binds loopback only, and its form offers the class picker.
 	page, err := http.Get(u.web + "/")
@@ -406,14 +440,20 @@ func TestUpEndToEnd(t *testing.T) {
 	}
 
 	admins := "epoll=" + u.targets["epoll"][1] + ",select=" + u.targets["select"][1]
-	swarmOn(t, u, "select", admins, 6)
+	swarmOn(t, u, "select", "", "select", admins, 6)
 	if n := served(t, u.targets["epoll"][1]); n != 0 {
 		t.Errorf("epoll served %d requests during the run on select", n)
 	}
 	selectServed := served(t, u.targets["select"][1])
-	swarmOn(t, u, "epoll", admins, 6)
+	swarmOn(t, u, "epoll", "", "epoll", admins, 6)
 	if n := served(t, u.targets["select"][1]); n != selectServed {
 		t.Errorf("select served %d more requests during the run on epoll", n-selectServed)
+	}
+	// A Host typed in the form wins over the target.
+	epollServed := served(t, u.targets["epoll"][1])
+	swarmOn(t, u, "epoll", u.targets["select"][0], "select", admins, 6)
+	if n := served(t, u.targets["epoll"][1]); n != epollServed {
+		t.Errorf("epoll served %d more requests during the run on the typed host", n-epollServed)
 	}
 	// A model that is not running is refused with a reason, not sent
 	// to a port nobody listens on.
@@ -434,8 +474,7 @@ func TestUpEndToEnd(t *testing.T) {
 }
 
 // TestMakeUp runs `make up` as the README shows it, on free ports, and
-// stops it as Ctrl-C in a terminal does: SIGINT to make and everything in
-// its group.
+// stops it as `kill` does: SIGTERM to bin/lab.
 func TestMakeUp(t *testing.T) {
 	root, err := repo.Root()
 	if err != nil {
@@ -455,5 +494,27 @@ func TestMakeUp(t *testing.T) {
 	if n, err := runner.WorkerCount(u.web); err != nil || n != 1 {
 		t.Errorf("%d workers (%v)", n, err)
 	}
-	u.interrupt(t)
+	// A target that dies is said, and the rest stays up.
+	pid := regexp.MustCompile(`(?m)^single\s.*\s(\d+)$`).FindStringSubmatch(u.output())
+	if pid == nil {
+		t.Fatalf("no pid for single in:\n%s", u.output())
+	}
+	n, _ := strconv.Atoi(pid[1])
+	syscall.Kill(n, syscall.SIGKILL)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(u.output(), "lab up: target single exited (signal: killed)") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no word of the killed target:\n%s", u.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n, err := runner.WorkerCount(u.web); err != nil || n != 1 {
+		t.Errorf("after a target died: %d workers (%v)", n, err)
+	}
+	if resp, err := http.Get(u.targets["epoll"][0] + "/"); err != nil {
+		t.Errorf("after single died, epoll: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	u.terminate(t)
 }

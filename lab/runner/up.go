@@ -144,6 +144,13 @@ func Up(ctx context.Context, cfg UpConfig, out io.Writer, ready func(*Stack)) er
 			return fmt.Errorf("%s not found: build it (make build) or pass --bin DIR: %w", filepath.Join(cfg.BinDir, b), err)
 		}
 	}
+	if cfg.OnEMFILE != "" {
+		target := filepath.Join(cfg.BinDir, "target")
+		help, _ := exec.Command(target, "--help").CombinedOutput()
+		if !slices.Contains(strings.Fields(string(help)), "--on-emfile") {
+			return fmt.Errorf("--on-emfile: %s has no such flag (make build)", target)
+		}
+	}
 	locustfile := filepath.Join(cfg.Repo, "locustfile.py")
 	if _, err := os.Stat(locustfile); err != nil {
 		return fmt.Errorf("locustfile: %w", err)
