@@ -92,6 +92,7 @@ type upRun struct {
 	done    chan struct{}
 	web     string
 	targets map[string][2]string // model: site, admin
+	models  []string             // as the table lists them
 }
 
 func (u *upRun) Write(p []byte) (int, error) {
@@ -151,6 +152,7 @@ func startUp(t *testing.T, cmd *exec.Cmd) *upRun {
 	u.web = m[1]
 	for _, r := range upRowRE.FindAllStringSubmatch(out, -1) {
 		u.targets[r[1]] = [2]string{r[2], r[3]}
+		u.models = append(u.models, r[1])
 	}
 	return u
 }
@@ -325,9 +327,14 @@ func served(t *testing.T, admin string) int {
 // servedBy has served more requests, and stops the run.
 func swarmOn(t *testing.T, u *upRun, model, host, servedBy, admins string, users int) {
 	t.Helper()
+	swarmClass(t, u, "LabUser", model, host, servedBy, admins, users)
+}
+
+func swarmClass(t *testing.T, u *upRun, class, model, host, servedBy, admins string, users int) {
+	t.Helper()
 	before := served(t, u.targets[servedBy][1])
 	form := url.Values{"user_count": {strconv.Itoa(users)}, "spawn_rate": {strconv.Itoa(users)}, "host": {host},
-		"user_classes": {"LabUser"}, "target": {model}, "target_admin_url": {admins}}
+		"user_classes": {class}, "target": {model}, "target_admin_url": {admins}}
 	if r := post(t, u.web+"/swarm", form); r["success"] != true {
 		t.Fatalf("swarm on %s: %v", model, r)
 	}
@@ -347,26 +354,40 @@ func swarmOn(t *testing.T, u *upRun, model, host, servedBy, admins string, users
 	if ts.Target != model || ts.AdminURL != u.targets[model][1] || !ts.Answered {
 		t.Errorf("Target tab during the %s run: %+v", model, ts)
 	}
-	var st struct {
-		Stats []struct {
-			Name        string `json:"name"`
-			NumRequests int    `json:"num_requests"`
-			NumFailures int    `json:"num_failures"`
-		} `json:"stats"`
-		Workers []struct {
-			UserCount int `json:"user_count"`
-		} `json:"workers"`
-	}
-	getJSON(t, u.web+"/stats/requests", &st)
-	for _, s := range st.Stats {
-		if s.Name == "Aggregated" && (s.NumRequests == 0 || s.NumFailures != 0) {
-			t.Errorf("%s run: %d requests, %d failures", model, s.NumRequests, s.NumFailures)
+	// The master hears of requests and users from the workers' reports,
+	// every few seconds.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var st struct {
+			Stats []struct {
+				Name        string `json:"name"`
+				NumRequests int    `json:"num_requests"`
+				NumFailures int    `json:"num_failures"`
+			} `json:"stats"`
+			Workers []struct {
+				UserCount int `json:"user_count"`
+			} `json:"workers"`
 		}
-	}
-	for i, w := range st.Workers {
-		if w.UserCount == 0 {
-			t.Errorf("%s run: worker %d has no users: %+v", model, i+1, st.Workers)
+		getJSON(t, u.web+"/stats/requests", &st)
+		var problems []string
+		for _, s := range st.Stats {
+			if s.Name == "Aggregated" && (s.NumRequests == 0 || s.NumFailures != 0) {
+				problems = append(problems, fmt.Sprintf("%d requests, %d failures", s.NumRequests, s.NumFailures))
+			}
 		}
+		for i, w := range st.Workers {
+			if w.UserCount == 0 {
+				problems = append(problems, fmt.Sprintf("worker %d of %d has no users", i+1, len(st.Workers)))
+			}
+		}
+		if len(problems) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s run, in the master's stats: %s", model, strings.Join(problems, "; "))
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	if r := post(t, u.web+"/stop", nil); r["success"] != true {
 		t.Fatalf("stop: %v", r)
@@ -473,8 +494,10 @@ func TestUpEndToEnd(t *testing.T) {
 	u.interrupt(t)
 }
 
-// TestMakeUp runs `make up` as the README shows it, on free ports, and
-// stops it as `kill` does: SIGTERM to bin/lab.
+// TestMakeUp runs `make up` as the README shows it (every model), on free
+// ports: the web UI's Target choice reaches each model and that model
+// alone. A target killed under it is reported; then SIGTERM to bin/lab, as
+// `kill` sends it, stops the rest.
 func TestMakeUp(t *testing.T) {
 	root, err := repo.Root()
 	if err != nil {
@@ -485,14 +508,35 @@ func TestMakeUp(t *testing.T) {
 	}
 	master := testbin.FreePort(t)
 	cmd := exec.Command("make", "--no-print-directory", "up",
-		fmt.Sprintf("ARGS=--models epoll,single --port-base 0 --web-port 0 --master-port %d", master))
+		fmt.Sprintf("ARGS=--port-base 0 --web-port 0 --master-port %d", master))
 	cmd.Dir = root
 	u := startUp(t, cmd)
-	if len(u.targets) != 2 {
-		t.Fatalf("targets %v in:\n%s", u.targets, u.output())
+	all, err := runner.ListModels(filepath.Join(root, "bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(u.models, ",") != strings.Join(all, ",") {
+		t.Fatalf("started %v, bin/target lists %v:\n%s", u.models, all, u.output())
 	}
 	if n, err := runner.WorkerCount(u.web); err != nil || n != 1 {
 		t.Errorf("%d workers (%v)", n, err)
+	}
+	var admins []string
+	for _, m := range u.models {
+		admins = append(admins, m+"="+u.targets[m][1])
+	}
+	// One user that never waits, for a moment on each target in turn.
+	for _, m := range u.models {
+		before := map[string]int{}
+		for _, o := range u.models {
+			before[o] = served(t, u.targets[o][1])
+		}
+		swarmClass(t, u, "HammerUser", m, "", m, strings.Join(admins, ","), 1)
+		for _, o := range u.models {
+			if n := served(t, u.targets[o][1]); o != m && n != before[o] {
+				t.Errorf("%s served %d requests during the run on %s", o, n-before[o], m)
+			}
+		}
 	}
 	// A target that dies is said, and the rest stays up.
 	pid := regexp.MustCompile(`(?m)^single\s.*\s(\d+)$`).FindStringSubmatch(u.output())
