@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/locusts"
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
 	"serverlab/lab/runner"
@@ -274,6 +275,54 @@ func descendants(root int) []procID {
 	return out
 }
 
+// listeners are the addresses something listens on at TCP port, from
+// /proc/net/tcp and tcp6, comma-separated.
+func listeners(t *testing.T, port string) string {
+	t.Helper()
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hexPort := fmt.Sprintf(":%04X", p)
+	var out []string
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) < 4 || fields[3] != "0A" || !strings.HasSuffix(fields[1], hexPort) {
+				continue
+			}
+			addr := strings.TrimSuffix(fields[1], hexPort)
+			if len(addr) == 8 {
+				v, _ := strconv.ParseUint(addr, 16, 32)
+				addr = fmt.Sprintf("%d.%d.%d.%d", v&0xff, v>>8&0xff, v>>16&0xff, v>>24)
+			}
+			out = append(out, addr)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// cpusAllowed is the CPUs a process may run on.
+func cpusAllowed(t *testing.T, pid string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			// In the form CPUSplit prints: 0,1,2 rather than 0-2.
+			set, err := runner.ParseCPUs(strings.TrimSpace(v) + ":")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSuffix(set.String(), ":")
+		}
+	}
+	return ""
+}
+
 // post sends the web UI's form, as the page does.
 func post(t *testing.T, u string, form url.Values) map[string]any {
 	t.Helper()
@@ -335,7 +384,8 @@ func swarmClass(t *testing.T, u *upRun, class, model, host, servedBy, admins str
 	before := served(t, u.targets[servedBy][1])
 	form := url.Values{"user_count": {strconv.Itoa(users)}, "spawn_rate": {strconv.Itoa(users)}, "host": {host},
 		"user_classes": {class}, "target": {model}, "target_admin_url": {admins}}
-	if r := post(t, u.web+"/swarm", form); r["success"] != true {
+	// The master's class picker runs the class chosen, and only it.
+	if r := post(t, u.web+"/swarm", form); r["success"] != true || fmt.Sprint(r["user_classes"]) != "["+class+"]" {
 		t.Fatalf("swarm on %s: %v", model, r)
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -428,15 +478,40 @@ func TestUpEndToEnd(t *testing.T) {
 			t.Errorf("target %s runs %q", pid[1], strings.ReplaceAll(string(b), "\x00", " "))
 		}
 	}
-	// The UI binds loopback only, and its form offers the class picker.
-	page, err := http.Get(u.web + "/")
+	// The pinned Locust, said so; its web UI on loopback only.
+	pinned, err := locusts.PinnedVersion()
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(page.Body)
-	page.Body.Close()
-	if !bytes.Contains(body, []byte("LabUser")) {
-		t.Errorf("the web UI's page does not offer LabUser")
+	if !strings.Contains(u.output(), "lab up: Locust "+pinned+": "+filepath.Join(root, ".venv", "bin", "locust")+" (the version requirements.txt pins") {
+		t.Errorf("not the pinned Locust %s:\n%s", pinned, u.output())
+	}
+	web, _ := url.Parse(u.web)
+	if got := listeners(t, web.Port()); got != "127.0.0.1" {
+		t.Errorf("web UI listens on %q, want 127.0.0.1 only", got)
+	}
+	// Targets on the first half of the cores, the load on the other, as
+	// lab run pins them.
+	if cpus := runner.DefaultCPUs(); cpus.Target.Count() > 0 {
+		want := strings.Split(cpus.String(), ":")
+		for _, m := range u.models {
+			pid := regexp.MustCompile(`(?m)^` + m + `\s.*\s(\d+)$`).FindStringSubmatch(u.output())
+			if got := cpusAllowed(t, pid[1]); got != want[0] {
+				t.Errorf("target %s on CPUs %s, want %s", m, got, want[0])
+			}
+		}
+		load := 0
+		for _, p := range descendants(cmd.Process.Pid) {
+			if p.comm == "boomer" || strings.HasPrefix(p.comm, "locust") {
+				load++
+				if got := cpusAllowed(t, strconv.Itoa(p.pid)); got != want[1] {
+					t.Errorf("%s %d on CPUs %s, want %s", p.comm, p.pid, got, want[1])
+				}
+			}
+		}
+		if load != 3 {
+			t.Errorf("%d load processes (a master, 2 workers) under lab up: %v", load, descendants(cmd.Process.Pid))
+		}
 	}
 	// A Python worker as the README adds it: it needs nothing but the
 	// master, which gives it the target's URL as the run's host.
