@@ -135,7 +135,11 @@ func upMain(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if err := runner.Up(ctx, *c, stdout, nil); err != nil && !errors.Is(err, runner.ErrInterrupted) {
 		fmt.Fprintf(stderr, "lab up: %s\n", oneLine(err.Error()))
-		fmt.Fprintf(stderr, "lab up: logs in %s\n", c.Logs)
+		if logs, _ := os.ReadDir(c.Logs); len(logs) > 0 {
+			fmt.Fprintf(stderr, "lab up: logs in %s\n", c.Logs)
+		} else if f.logs == "" {
+			os.Remove(c.Logs) // refused before anything ran: nothing to keep
+		}
 		return 1
 	}
 	return 0

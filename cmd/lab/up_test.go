@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -49,6 +50,26 @@ func TestUpBadFlags(t *testing.T) {
 		if code != 2 || strings.Count(out.String(), "\n") != 1 || !strings.Contains(out.String(), tc.want) {
 			t.Errorf("%v: exit %d, %q; want one line with %q", tc.args, code, out.String(), tc.want)
 		}
+	}
+}
+
+// A port already taken is refused in one line before anything starts.
+func TestUpPortTaken(t *testing.T) {
+	testbin.Build(t, "serverlab/boomer/cmd/boomer")
+	bin := filepath.Dir(testbin.Build(t, "serverlab/targets/cmd/target"))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	logs := filepath.Join(t.TempDir(), "logs")
+	var out strings.Builder
+	code := upMain([]string{"--bin", bin, "--models", "epoll", "--port-base", "0", "--master-port", "0",
+		"--web-port", port, "--logs", logs}, io.Discard, &out)
+	want := "lab up: --web-port: 127.0.0.1:" + port + " is taken"
+	if code != 1 || strings.Count(out.String(), "\n") != 1 || !strings.HasPrefix(out.String(), want) {
+		t.Errorf("exit %d, %q; want one line starting %q", code, out.String(), want)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,6 +114,32 @@ func (c *UpConfig) Validate() error {
 	return nil
 }
 
+// portsFree checks, before anything starts, that the ports given are not
+// taken: one clear line now rather than a master's traceback later.
+func (c *UpConfig) portsFree() error {
+	type want struct {
+		flag, host string
+		port       int
+	}
+	ws := []want{{"--web-port", c.WebHost, c.WebPort}, {"--master-port", "127.0.0.1", c.MasterPort}}
+	for _, m := range c.Models {
+		site, admin := c.Ports(m)
+		ws = append(ws, want{"--port-base (" + m + ")", "127.0.0.1", site}, want{"--port-base (" + m + " admin)", "127.0.0.1", admin})
+	}
+	for _, w := range ws {
+		if w.port == 0 {
+			continue
+		}
+		addr := net.JoinHostPort(w.host, strconv.Itoa(w.port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("%s: %s is taken (%w); choose another, or 0 for a free one", w.flag, addr, err)
+		}
+		l.Close()
+	}
+	return nil
+}
+
 // Endpoint is where one started target serves.
 type Endpoint struct {
 	Model       string
@@ -154,6 +181,9 @@ func Up(ctx context.Context, cfg UpConfig, out io.Writer, ready func(*Stack)) er
 	locustfile := filepath.Join(cfg.Repo, "locustfile.py")
 	if _, err := os.Stat(locustfile); err != nil {
 		return fmt.Errorf("locustfile: %w", err)
+	}
+	if err := cfg.portsFree(); err != nil {
+		return err
 	}
 	loc, err := ChooseLocust(cfg.Repo, cfg.Locust, out)
 	if err != nil {
@@ -334,7 +364,7 @@ func (u *up) pause(ctx context.Context, master *proc, logPath string, deadline t
 		return ErrInterrupted
 	case <-master.done:
 		master.waitOutput(2 * time.Second)
-		return fmt.Errorf("the Locust master exited (%s): %s", master.describe(), lastWords(logPath))
+		return fmt.Errorf("the Locust master exited (%s): %s", master.describe(), errorWords(logPath))
 	case <-time.After(200 * time.Millisecond):
 	}
 	if time.Now().After(deadline) {
@@ -366,6 +396,25 @@ func (u *up) waitWorkers(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+var exceptionRE = regexp.MustCompile(`^[A-Za-z_.]*(Error|Exception): `)
+
+// errorWords is the last error a Python log states (the line of a
+// traceback that names the exception, or argparse's "error:"), which a
+// master's last line seldom is; else its last words.
+func errorWords(logPath string) string {
+	last := ""
+	for _, l := range strings.Split(tail(logPath, 200), "\n") {
+		l = strings.TrimSpace(l)
+		if strings.Contains(l, "error: ") || exceptionRE.MatchString(l) {
+			last = l
+		}
+	}
+	if last == "" {
+		return lastWords(logPath)
+	}
+	return last + " (see " + logPath + ")"
 }
 
 // WorkerCount is how many workers the master behind a web UI counts.
@@ -424,7 +473,7 @@ func (u *up) wait(ctx context.Context) error {
 			return nil
 		case <-u.master.done:
 			u.master.waitOutput(2 * time.Second)
-			return fmt.Errorf("the Locust master exited (%s): %s", u.master.describe(), lastWords(filepath.Join(u.cfg.Logs, "locust.log")))
+			return fmt.Errorf("the Locust master exited (%s): %s", u.master.describe(), errorWords(filepath.Join(u.cfg.Logs, "locust.log")))
 		case g := <-exits:
 			g.p.waitOutput(2 * time.Second)
 			fmt.Fprintf(u.out, "lab up: %s exited (%s): %s\n", g.name, g.p.describe(), lastWords(g.log))
