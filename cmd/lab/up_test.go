@@ -482,7 +482,7 @@ func TestUpEndToEnd(t *testing.T) {
 	lab := testbin.Build(t, "serverlab/cmd/lab")
 	master := testbin.FreePort(t)
 	cmd := exec.Command(lab, "up", "--models", "epoll,select", "--workers", "2",
-		"--port-base", "0", "--web-port", "0", "--master-port", strconv.Itoa(master), "--", "--idle-timeout", "30s")
+		"--port-base", "0", "--web-port", "0", "--master-port", strconv.Itoa(master), "--logs", t.TempDir(), "--", "--idle-timeout", "30s")
 	cmd.Dir = root
 	u := startUp(t, cmd)
 	if len(u.targets) != 2 || u.targets["epoll"][0] == "" || u.targets["select"][0] == "" {
@@ -604,7 +604,7 @@ func TestMakeUp(t *testing.T) {
 	}
 	master := testbin.FreePort(t)
 	cmd := exec.Command("make", "--no-print-directory", "up",
-		fmt.Sprintf("ARGS=--port-base 0 --web-port 0 --master-port %d", master))
+		fmt.Sprintf("ARGS=--port-base 0 --web-port 0 --master-port %d --logs %s", master, t.TempDir()))
 	cmd.Dir = root
 	u := startUp(t, cmd)
 	all, err := runner.ListModels(filepath.Join(root, "bin"))
