@@ -1,7 +1,7 @@
 GO      ?= go
 FUZZTIME ?= 20s
 
-.PHONY: all build setup test fuzz lab up bench-targets bench-worker clean
+.PHONY: all build setup test fuzz lab bench-targets bench-worker clean
 
 all: build
 
@@ -28,6 +28,7 @@ lab: setup build
 
 # Every target, the web UI and Go workers on this machine until Ctrl-C;
 # ARGS go to bin/lab up, e.g. make up ARGS='--workers 4'.
+.PHONY: up
 up: setup build
 	bin/lab up $(ARGS)
 
