@@ -32,6 +32,12 @@ fuzz:
 lab: setup build
 	bin/lab run --preset lab
 
+# Every target, the web UI and Go workers on this machine until Ctrl-C;
+# ARGS go to bin/lab up, e.g. make up ARGS='--workers 4'.
+.PHONY: up
+up: setup build
+	bin/lab up $(ARGS)
+
 bench-targets: setup build
 	scripts/bench-targets.sh
 

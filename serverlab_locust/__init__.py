@@ -5,4 +5,6 @@ repository's root (Locust puts the locustfile's folder on sys.path).
              target's own figures (descriptors, accept errors, threads, memory,
              CPU), sampled from its admin /metrics while a test runs
     metrics  reading those figures from Prometheus text, without Locust
+    hosts    --target-hosts: each target's URL when every model runs at once
+             (bin/lab up), sent by the master to every worker as the host
 """

@@ -27,7 +27,7 @@ from flask import Response, jsonify, request
 from locust import events
 from locust.runners import WorkerRunner
 
-from . import metrics
+from . import hosts, metrics
 
 DEFAULT_ADMIN_URL = "http://target-{model}:9090"
 
@@ -87,15 +87,25 @@ def _add_arguments(parser, **_kwargs):
         env_var="TARGET_ADMIN_URL",
         default=DEFAULT_ADMIN_URL,
         help="the target's admin base URL, whose /metrics the Target tab and "
-        "PREFIX_target.csv show; {model} is replaced by --target. Also when a host "
-        "is given (env TARGET_ADMIN_URL, default " + DEFAULT_ADMIN_URL + ")",
+        "PREFIX_target.csv show; {model} is replaced by --target. Or each target's, "
+        "MODEL=URL comma-separated. Also when a host is given (env TARGET_ADMIN_URL, "
+        "default " + DEFAULT_ADMIN_URL + ")",
     )
 
 
 def admin_url(options):
-    """The admin base URL for the model in options.target."""
+    """The admin base URL for the model in options.target: the template with
+    {model} replaced, or the model's own from a MODEL=URL list. A model the
+    list does not name, or a list that does not read, raises ValueError,
+    which the Target tab shows as the reason it has no figures."""
     template = getattr(options, "target_admin_url", None) or DEFAULT_ADMIN_URL
-    return template.replace("{model}", getattr(options, "target", None) or "")
+    model = getattr(options, "target", None) or ""
+    if not hosts.is_pairs(template):
+        return template.replace("{model}", model)
+    urls = hosts.pairs(template)
+    if model not in urls:
+        raise ValueError(f"--target-admin-url names no admin URL for target {model or '(none)'}")
+    return urls[model]
 
 
 class Sampler:
@@ -105,6 +115,7 @@ class Sampler:
         self.environment = environment
         self.target = None
         self.url = None
+        self._url_error = None
         self.running = False
         self.last = None  # the latest sample
         self.history = deque(maxlen=HISTORY)
@@ -122,7 +133,10 @@ class Sampler:
         UI's form updates them first), a first sample before the users start,
         then one a second."""
         options = self.environment.parsed_options
-        self.url = admin_url(options)
+        try:
+            self.url, self._url_error = admin_url(options), None
+        except ValueError as e:  # shown as the reason for no figures, run after run
+            self.url, self._url_error = "", str(e)
         self._answered = None  # rates within a run, not across the pause between runs
         self.target = getattr(options, "target", None) or ""
         self.running = True
@@ -198,6 +212,8 @@ class Sampler:
     def _fetch(self):
         """GET /metrics on one kept-alive connection: a target out of
         descriptors cannot accept a new one, but still answers on this."""
+        if self._url_error:
+            raise ValueError(self._url_error)
         u = urllib.parse.urlsplit(self.url)
         if u.scheme not in ("http", "https") or not u.netloc:
             raise ValueError(f"--target-admin-url {self.url!r} is not an http:// URL")

@@ -4,6 +4,7 @@
 //	lab run [flags]        measure every model, write CSVs and the report
 //	lab compare DIR...     compare Locust CSV exports, optionally to a baseline
 //	lab report DIR         write a run folder's report again
+//	lab up [flags]         every target, the web UI and Go workers, until Ctrl-C
 package main
 
 import (
@@ -28,6 +29,7 @@ func init() {
 		{"run", "run headless Locust against every target model and write the report", runMain},
 		{"compare", "compare Locust CSV exports (lab run folders or locust --csv prefixes)", compareMain},
 		{"report", "write a lab run folder's report again from its CSVs and meta.json", reportMain},
+		{"up", "start every target, a Locust master with its web UI and Go workers; Ctrl-C stops them", upMain},
 		{"help", "show this help", helpMain},
 	}
 }
