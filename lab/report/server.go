@@ -93,13 +93,17 @@ type Setup struct {
 	ConnectTimeout  *float64 `json:"connect_timeout_s"`
 	ResponseTimeout *float64 `json:"response_timeout_s"`
 	OnEMFILE        []string `json:"on_emfile"`
+	Sweep           []int    `json:"sweep,omitempty"`
+	Generator       string   `json:"generator,omitempty"`
+	Workers         int      `json:"workers"`
 }
 
 func setupOf(dir string, m *meta.Meta) Setup {
 	p := m.Parameters
 	return Setup{Folder: dir, Locust: m.Locust.Version, UserClass: p.UserClass, Users: p.Users,
 		SpawnRate: p.SpawnRate, RunTime: p.RunTime,
-		ConnectTimeout: p.ConnectTimeout, ResponseTimeout: p.ResponseTimeout, OnEMFILE: p.OnEMFILE}
+		ConnectTimeout: p.ConnectTimeout, ResponseTimeout: p.ResponseTimeout, OnEMFILE: p.OnEMFILE,
+		Sweep: p.Sweep, Generator: p.Generator, Workers: p.Workers}
 }
 
 // String is the setup in one sentence.
@@ -114,9 +118,23 @@ func (s Setup) String() string {
 	if len(s.OnEMFILE) > 0 {
 		emfile = strings.Join(s.OnEMFILE, " and ")
 	}
-	return fmt.Sprintf("%s: Locust %s, %d %s users (%g a second), %s a model; timeouts: connect %s, response %s; on EMFILE: %s",
-		filepath.Base(s.Folder), s.Locust, s.Users, s.UserClass, s.SpawnRate, s.RunTime,
-		secs(s.ConnectTimeout), secs(s.ResponseTimeout), emfile)
+	load := fmt.Sprintf("%d %s users (%g a second), %s a model", s.Users, s.UserClass, s.SpawnRate, s.RunTime)
+	if len(s.Sweep) > 0 {
+		steps := make([]string, len(s.Sweep))
+		for i, u := range s.Sweep {
+			steps[i] = strconv.Itoa(u)
+		}
+		load = fmt.Sprintf("a sweep of %s %s users (ramps at %g a second), each step held %s", strings.Join(steps, ", "), s.UserClass, s.SpawnRate, s.RunTime)
+	}
+	gen := ""
+	switch s.Generator {
+	case "python":
+		gen = fmt.Sprintf("; generator: %d Python Locust worker(s)", s.Workers)
+	case "both":
+		gen = fmt.Sprintf("; generators: %d Go and %d Python worker(s), each model run with each", s.Workers, s.Workers)
+	}
+	return fmt.Sprintf("%s: Locust %s, %s; timeouts: connect %s, response %s; on EMFILE: %s%s",
+		filepath.Base(s.Folder), s.Locust, load, secs(s.ConnectTimeout), secs(s.ResponseTimeout), emfile, gen)
 }
 
 var serverHead = []string{"model", "accepted", "peak open conns", "peak threads", "peak child procs", "peak RSS MiB", "peak fds", "CPU s", "CPU % of a core", "EMFILE"}

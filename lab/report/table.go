@@ -42,6 +42,10 @@ type Report struct {
 	Servers map[string]Server
 	// Setups are what each lab run folder ran (see LoadServers).
 	Setups []Setup
+	// Sweeps are the runs that were step-load sweeps, best knee first,
+	// judged against Level (see LoadSweeps).
+	Sweeps []SweepRun
+	Level  ServiceLevel
 }
 
 // Build compares runs. Names must be unique.
@@ -188,6 +192,9 @@ func (r *Report) Markdown(w io.Writer) error {
 		return err
 	}
 	if err := r.serverMarkdown(w); err != nil {
+		return err
+	}
+	if err := r.sweepMarkdown(w); err != nil {
 		return err
 	}
 	return r.setupMarkdown(w)

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bufio"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"net/http"
@@ -126,22 +127,86 @@ func mergePeaks(peaks, samples map[string]float64) {
 }
 
 // sampler scrapes a target's /metrics during a run: the peaks of its
-// gauges, and the last scrape whole.
+// gauges, and the last scrape whole. With a series file it also writes
+// each sample there, with the target's process-tree CPU time, so that a
+// sweep's steps each get what the server paid during their own window.
 type sampler struct {
 	admin     string // "" when the target serves no metrics
 	peaks     map[string]float64
 	final     map[string]float64
 	finalText string
+	pid       int
+	series    *os.File
+	w         *csv.Writer
+}
+
+// ServerSeriesSuffix names the file of a run's server samples: one row
+// per sample, Unix time, CPU seconds of the target's process tree, and
+// its gauges and counters (empty when not given).
+const ServerSeriesSuffix = "_server.csv"
+
+var seriesColumns = []struct{ head, metric string }{
+	{"Active Connections", "serverlab_connections_active"},
+	{"Open FDs", "serverlab_open_fds"},
+	{"Threads", "serverlab_os_threads"},
+	{"Child Processes", "serverlab_child_processes"},
+	{"RSS Bytes", "serverlab_resident_memory_bytes"},
+	{"EMFILE", `serverlab_accept_errors_total{errno="EMFILE"}`},
+	{"Connections Shed", "serverlab_connections_shed_total"},
+}
+
+// openSeries starts the series file at path.
+func (s *sampler) openSeries(path string, pid int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	s.series, s.w, s.pid = f, csv.NewWriter(f), pid
+	head := []string{"Timestamp", "CPU Seconds"}
+	for _, c := range seriesColumns {
+		head = append(head, c.head)
+	}
+	s.w.Write(head)
+	s.w.Flush()
+	return s.w.Error()
+}
+
+func (s *sampler) closeSeries() {
+	if s != nil && s.series != nil {
+		s.w.Flush()
+		s.series.Close()
+		s.series = nil
+	}
 }
 
 func (s *sampler) sample() {
-	if s == nil || s.admin == "" {
+	if s == nil {
 		return
 	}
-	if text, v, err := scrape(s.admin); err == nil {
-		mergePeaks(s.peaks, v)
-		s.final, s.finalText = v, text
+	now := time.Now()
+	var v map[string]float64
+	if s.admin != "" {
+		if text, got, err := scrape(s.admin); err == nil {
+			mergePeaks(s.peaks, got)
+			s.final, s.finalText, v = got, text, got
+		}
 	}
+	if s.series == nil {
+		return
+	}
+	row := []string{strconv.FormatFloat(float64(now.UnixMilli())/1000, 'f', 3, 64), ""}
+	if cpu, err := treeCPU(s.pid); err == nil {
+		row[1] = strconv.FormatFloat(cpu, 'f', 2, 64)
+	}
+	for _, c := range seriesColumns {
+		cell := ""
+		if x, ok := v[c.metric]; ok {
+			cell = strconv.FormatFloat(x, 'f', -1, 64)
+		}
+		row = append(row, cell)
+	}
+	s.w.Write(row)
+	s.w.Flush()
 }
 
 // record puts the peaks and the final counters into mr, and the last
