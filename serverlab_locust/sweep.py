@@ -135,7 +135,10 @@ class StepShape(LoadTestShape):
                 self._start = _Snapshot(self.runner.stats, time.time())
                 self._cpu = []
         else:
-            self._cpu.append(self._worker_cpu())
+            try:
+                self._cpu.append(self._worker_cpu())
+            except Exception:  # a reading bug never stops the load test
+                log.exception("serverlab sweep: reading the workers' CPU")
             if now - self._since >= self.hold:
                 self._record(_Snapshot(self.runner.stats, time.time()))
                 self._i += 1
@@ -152,18 +155,28 @@ class StepShape(LoadTestShape):
         except Exception:  # a runner that cannot count yet: go by the plan
             return None
 
-    def _worker_cpu(self):
-        """The busiest load generator's CPU % now: a worker's, or the
-        master's when it runs the users itself."""
+    def _workers(self):
+        """The master's worker nodes; None on a standalone runner."""
         clients = getattr(self.runner, "clients", None)
-        if clients:
-            return max((getattr(w, "cpu_usage", 0) or 0) for w in clients.values())
+        if clients is None:
+            return None
+        nodes = getattr(clients, "all", None)  # a property in 2.47.0, a method in 2.12.1
+        if nodes is None:
+            return list(clients.values())
+        return list(nodes() if callable(nodes) else nodes)
+
+    def _worker_cpu(self):
+        """The busiest load generator's CPU % now, as its heartbeats last
+        said: a worker's, or the runner's own when it runs the users."""
+        workers = self._workers()
+        if workers:
+            return max((getattr(w, "cpu_usage", 0) or 0) for w in workers)
         return getattr(self.runner, "current_cpu_usage", 0) or 0
 
     def _record(self, end):
         w = window(self._start, end)
         cpu = self._cpu or [0]
-        clients = getattr(self.runner, "clients", None)
+        workers = self._workers()
         row = {
             "Step": self._i + 1,
             "Users": self._users() if self._users() is not None else "",
@@ -181,7 +194,7 @@ class StepShape(LoadTestShape):
             "Worker CPU %": f"{sum(cpu) / len(cpu):.1f}",
             "Worker CPU % Peak": f"{max(cpu):.1f}",
             "Master CPU %": f"{getattr(self.runner, 'current_cpu_usage', 0) or 0:.1f}",
-            "Workers": len(clients) if clients is not None else 0,
+            "Workers": len(workers) if workers is not None else 0,
         }
         log.info("serverlab sweep: step %d, %s users: %d requests, %d failures, %.1f/s, p95 %s ms",
                  row["Step"], row["Users"], w["requests"], w["failures"], w["rps"], w["p95"])

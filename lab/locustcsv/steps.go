@@ -142,6 +142,8 @@ func ReadStepFailures(path string) ([]StepFailure, error) {
 type TargetSample struct {
 	Time                   float64 // Unix seconds
 	CPUSeconds             float64 // of the process tree so far (PREFIX_server.csv only)
+	WorkerCPUSeconds       float64 // of the busiest load generator so far (PREFIX_server.csv only)
+	MasterCPUSeconds       float64
 	Answered               bool
 	OpenFDs, MaxFDs        float64
 	EMFILE, OtherAcceptErr float64 // counters since the target started
@@ -184,7 +186,7 @@ func ReadTarget(path string) ([]TargetSample, error) {
 			r.fail(c["Timestamp"], "not a Unix time")
 		}
 		s := TargetSample{
-			Time: ts, CPUSeconds: math.NaN(), Answered: strings.TrimSpace(t.rec[c["Answered"]]) == "1", Error: r.str(c["Error"]),
+			Time: ts, CPUSeconds: math.NaN(), WorkerCPUSeconds: math.NaN(), MasterCPUSeconds: math.NaN(), Answered: strings.TrimSpace(t.rec[c["Answered"]]) == "1", Error: r.str(c["Error"]),
 			OpenFDs: optional(r, c["Open FDs"]), MaxFDs: optional(r, c["Max FDs"]),
 			EMFILE: optional(r, c["EMFILE"]), OtherAcceptErr: optional(r, c["Other Accept Errors"]),
 			Shed: optional(r, c["Connections Shed"]), Active: optional(r, c["Active Connections"]),
@@ -209,7 +211,7 @@ func ReadServer(path string) ([]TargetSample, error) {
 	rs := &resolver{t: t}
 	c := map[string]int{}
 	for _, n := range []string{"Timestamp", "CPU Seconds", "Active Connections", "Open FDs", "Threads",
-		"Child Processes", "RSS Bytes", "EMFILE", "Connections Shed"} {
+		"Child Processes", "RSS Bytes", "EMFILE", "Connections Shed", "Busiest Worker CPU Seconds", "Master CPU Seconds"} {
 		c[n] = rs.col(n)
 	}
 	if rs.err != nil {
@@ -231,6 +233,7 @@ func ReadServer(path string) ([]TargetSample, error) {
 			Threads: optional(r, c["Threads"]), Children: optional(r, c["Child Processes"]),
 			RSS: optional(r, c["RSS Bytes"]), EMFILE: optional(r, c["EMFILE"]), Shed: optional(r, c["Connections Shed"]),
 			MaxFDs: math.NaN(), OtherAcceptErr: math.NaN(), Accepted: math.NaN(), CPU: math.NaN(),
+			WorkerCPUSeconds: optional(r, c["Busiest Worker CPU Seconds"]), MasterCPUSeconds: optional(r, c["Master CPU Seconds"]),
 		}
 		if r.err != nil {
 			return nil, r.err

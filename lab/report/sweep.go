@@ -32,13 +32,25 @@ type ServiceLevel struct {
 // in ten connected.
 var DefaultServiceLevel = ServiceLevel{MaxFailPct: 1, MaxP95: 1000, ConnectedShare: 0.9}
 
-// Generator-bound: the busiest load generator's CPU at or above
-// GeneratorBusy percent of its core over a step's window, while the
-// server used less than ServerIdle percent of its own.
+// Generator-bound: over a step's window the busiest load generator used
+// more than GeneratorBusy percent of a core (where Locust's master warns)
+// while the server used less than ServerIdle percent of its own; or, on a
+// machine where the generator does not get a whole core, it used more
+// than GeneratorBusy/2 and GeneratorRatio times the server's CPU. Either
+// way more load would have needed more generator, not more server.
 const (
-	GeneratorBusy = 85.0
-	ServerIdle    = 70.0
+	GeneratorBusy  = 90.0
+	ServerIdle     = 70.0
+	GeneratorRatio = 4.0
 )
+
+func generatorBound(gen, server float64) bool {
+	if math.IsNaN(gen) {
+		return false
+	}
+	idle := math.IsNaN(server) || server < ServerIdle
+	return (gen > GeneratorBusy && idle) || (gen > GeneratorBusy/2 && !math.IsNaN(server) && gen >= GeneratorRatio*server)
+}
 
 // StepServer is what the server paid over one step's window, from
 // PREFIX_target.csv; NaN where the target gave no figure.
@@ -51,6 +63,19 @@ type StepServer struct {
 	Active   float64 `json:"peak_connections_active"`
 	EMFILE   float64 `json:"emfile"` // failed accepts during the window
 	Shed     float64 `json:"shed"`
+	// The busiest load generator's and the master's mean CPU over the
+	// window, % of a core, as bin/lab run read them from /proc.
+	GeneratorCPU float64 `json:"generator_cpu_pct"`
+	MasterCPU    float64 `json:"master_cpu_pct"`
+}
+
+// GeneratorCPU is the busiest load generator's CPU over the step: what
+// bin/lab run measured, else the peak the workers' heartbeats reported.
+func (s StepRow) GeneratorCPU() float64 {
+	if !math.IsNaN(s.Server.GeneratorCPU) {
+		return s.Server.GeneratorCPU
+	}
+	return s.WorkerCPUPeak
 }
 
 // StepRow is one step of a sweep with its verdict.
@@ -155,7 +180,8 @@ func (r *Report) modelRun(run *locustcsv.Run) (meta.ModelRun, bool) {
 // last sample before the window).
 func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 	nan := math.NaN()
-	s := StepServer{CPU: nan, RSSMiB: nan, Threads: nan, Children: nan, FDs: nan, Active: nan, EMFILE: nan, Shed: nan}
+	s := StepServer{CPU: nan, RSSMiB: nan, Threads: nan, Children: nan, FDs: nan, Active: nan, EMFILE: nan, Shed: nan,
+		GeneratorCPU: nan, MasterCPU: nan}
 	var before, first, last *locustcsv.TargetSample
 	var cpu []float64
 	peak := func(dst *float64, v float64) {
@@ -191,15 +217,21 @@ func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 	}
 	// CPU time, when sampled, over the window's span; else the mean of
 	// the per-second CPU %.
-	if from := before; first != nil && last != nil {
-		if from == nil || math.IsNaN(from.CPUSeconds) {
+	rate := func(f func(*locustcsv.TargetSample) float64) float64 {
+		from := before
+		if from == nil || math.IsNaN(f(from)) {
 			from = first
 		}
-		if !math.IsNaN(from.CPUSeconds) && !math.IsNaN(last.CPUSeconds) && last.Time > from.Time {
-			s.CPU = 100 * (last.CPUSeconds - from.CPUSeconds) / (last.Time - from.Time)
-			cpu = nil
+		if from == nil || last == nil || math.IsNaN(f(from)) || math.IsNaN(f(last)) || last.Time <= from.Time {
+			return math.NaN()
 		}
+		return 100 * (f(last) - f(from)) / (last.Time - from.Time)
 	}
+	if v := rate(func(x *locustcsv.TargetSample) float64 { return x.CPUSeconds }); !math.IsNaN(v) {
+		s.CPU, cpu = v, nil
+	}
+	s.GeneratorCPU = rate(func(x *locustcsv.TargetSample) float64 { return x.WorkerCPUSeconds })
+	s.MasterCPU = rate(func(x *locustcsv.TargetSample) float64 { return x.MasterCPUSeconds })
 	if len(cpu) > 0 {
 		sum := 0.0
 		for _, c := range cpu {
@@ -226,7 +258,7 @@ func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 // what the users saw.
 func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
 	s, sv := row.Step, row.Server
-	row.GeneratorBound = s.WorkerCPU >= GeneratorBusy && (math.IsNaN(sv.CPU) || sv.CPU < ServerIdle)
+	row.GeneratorBound = generatorBound(row.GeneratorCPU(), sv.CPU)
 	var why []string
 	kinds := map[string]int{}
 	for _, f := range fails {
@@ -346,7 +378,7 @@ func sentence(sr *SweepRun, k Knee) string {
 					server = fmt.Sprintf("%.0f %%", s.Server.CPU)
 				}
 				fmt.Fprintf(&b, " From %d users the %s generator was the limit (its CPU %.0f %% of a core, the server's %s): those steps measured the generator, not the server.",
-					s.Users, sr.Generator, s.WorkerCPU, server)
+					s.Users, sr.Generator, s.GeneratorCPU(), server)
 				break
 			}
 		}
@@ -417,7 +449,7 @@ func (r *Report) sweepMarkdown(w io.Writer) error {
 	for _, s := range r.Sweeps {
 		fmt.Fprintf(w, "- %s\n", mdEscape(s.Knee.Sentence))
 	}
-	io.WriteString(w, "\n## Steps\n\nPer step, over its window: Locust's figures (from the master's statistics at the window's start and end), what the server paid (from `PREFIX_target.csv`: mean CPU, peaks of memory, threads, child processes, descriptors and connections, failed accepts), and the busiest load generator's CPU.\n")
+	io.WriteString(w, "\n## Steps\n\nPer step, over its window: Locust's figures (from the master's statistics at the window's start and end), what the server paid (from `PREFIX_target.csv`: mean CPU, peaks of memory, threads, child processes, descriptors and connections, failed accepts), and the busiest load generator's CPU (% of a core: read from /proc by bin/lab run, else the peak its heartbeats reported).\n")
 	for _, s := range r.Sweeps {
 		fmt.Fprintf(w, "\n### %s (%s generator)\n\n", mdEscape(s.Name), s.Generator)
 		io.WriteString(w, "| users | RPS | median ms | p95 ms | p99 ms | failure % | server CPU % | RSS MiB | threads | procs | fds | conns | EMFILE | generator CPU % | verdict |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -429,10 +461,10 @@ func (r *Report) sweepMarkdown(w io.Writer) error {
 			if st.GeneratorBound {
 				v += " (generator-bound)"
 			}
-			fmt.Fprintf(w, "| %d | %.1f | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %.0f | %s |\n",
+			fmt.Fprintf(w, "| %d | %.1f | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				st.Users, st.RPS, cell(st.Median, 0), cell(st.P95, 0), cell(st.P99, 0), st.FailurePct(),
 				cell(st.Server.CPU, 1), cell(st.Server.RSSMiB, 1), cell(st.Server.Threads, 0), cell(st.Server.Children, 0),
-				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), st.WorkerCPU, v)
+				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), v)
 		}
 	}
 	return nil
@@ -474,10 +506,10 @@ func (r *Report) sweepHTML(b *strings.Builder) {
 			if st.GeneratorBound {
 				v += " (generator-bound)"
 			}
-			fmt.Fprintf(b, "<tr><td>%d</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.0f</td><td%s style=\"text-align:left\">%s</td></tr>\n",
+			fmt.Fprintf(b, "<tr><td>%d</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td%s style=\"text-align:left\">%s</td></tr>\n",
 				st.Users, st.RPS, cell(st.Median, 0), cell(st.P95, 0), cell(st.P99, 0), st.FailurePct(),
 				cell(st.Server.CPU, 1), cell(st.Server.RSSMiB, 1), cell(st.Server.Threads, 0), cell(st.Server.Children, 0),
-				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), st.WorkerCPU, class, html.EscapeString(v))
+				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), class, html.EscapeString(v))
 		}
 		b.WriteString("</table>\n")
 	}

@@ -136,6 +136,8 @@ type sampler struct {
 	final     map[string]float64
 	finalText string
 	pid       int
+	workers   []int // the load generators' pids, once started
+	master    int
 	series    *os.File
 	w         *csv.Writer
 }
@@ -166,6 +168,7 @@ func (s *sampler) openSeries(path string, pid int) error {
 	for _, c := range seriesColumns {
 		head = append(head, c.head)
 	}
+	head = append(head, "Busiest Worker CPU Seconds", "Master CPU Seconds")
 	s.w.Write(head)
 	s.w.Flush()
 	return s.w.Error()
@@ -205,6 +208,22 @@ func (s *sampler) sample() {
 		}
 		row = append(row, cell)
 	}
+	// The busiest worker so far: workers share the load evenly, so the
+	// one with the most CPU time is the one nearest its core's limit.
+	busiest, master := "", ""
+	for _, pid := range s.workers {
+		if v, err := treeCPU(pid); err == nil {
+			if b, _ := strconv.ParseFloat(busiest, 64); busiest == "" || v > b {
+				busiest = strconv.FormatFloat(v, 'f', 2, 64)
+			}
+		}
+	}
+	if s.master > 0 {
+		if v, err := treeCPU(s.master); err == nil {
+			master = strconv.FormatFloat(v, 'f', 2, 64)
+		}
+	}
+	row = append(row, busiest, master)
 	s.w.Write(row)
 	s.w.Flush()
 }

@@ -151,6 +151,7 @@ func (m *modelRun) startMaster() error {
 	}
 	m.procs = append(m.procs, master)
 	m.master = master
+	m.samples.master = master.cmd.Process.Pid
 	// The target's CPU time is measured over the load: from the first
 	// requests seen to the master's end (from here, if none are seen).
 	m.cpu.start(m.mr.TargetPID)
@@ -183,6 +184,7 @@ func (m *modelRun) startWorkers() error {
 		}
 		m.procs = append(m.procs, wp)
 		m.workers = append(m.workers, wp)
+		m.samples.workers = append(m.samples.workers, wp.cmd.Process.Pid)
 	}
 	return nil
 }
