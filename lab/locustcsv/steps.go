@@ -211,11 +211,18 @@ func ReadServer(path string) ([]TargetSample, error) {
 	rs := &resolver{t: t}
 	c := map[string]int{}
 	for _, n := range []string{"Timestamp", "CPU Seconds", "Active Connections", "Open FDs", "Threads",
-		"Child Processes", "RSS Bytes", "EMFILE", "Connections Shed", "Busiest Worker CPU Seconds", "Master CPU Seconds"} {
+		"Child Processes", "RSS Bytes", "EMFILE", "Connections Shed"} {
 		c[n] = rs.col(n)
 	}
 	if rs.err != nil {
 		return nil, rs.err
+	}
+	// Columns a later lab added: absent, they read as not measured.
+	opt := func(r *rowReader, name string) float64 {
+		if i, err := t.col(name); err == nil {
+			return optional(r, i)
+		}
+		return math.NaN()
 	}
 	var out []TargetSample
 	for {
@@ -233,7 +240,7 @@ func ReadServer(path string) ([]TargetSample, error) {
 			Threads: optional(r, c["Threads"]), Children: optional(r, c["Child Processes"]),
 			RSS: optional(r, c["RSS Bytes"]), EMFILE: optional(r, c["EMFILE"]), Shed: optional(r, c["Connections Shed"]),
 			MaxFDs: math.NaN(), OtherAcceptErr: math.NaN(), Accepted: math.NaN(), CPU: math.NaN(),
-			WorkerCPUSeconds: optional(r, c["Busiest Worker CPU Seconds"]), MasterCPUSeconds: optional(r, c["Master CPU Seconds"]),
+			WorkerCPUSeconds: opt(r, "Busiest Worker CPU Seconds"), MasterCPUSeconds: opt(r, "Master CPU Seconds"),
 		}
 		if r.err != nil {
 			return nil, r.err
