@@ -32,24 +32,29 @@ type ServiceLevel struct {
 // in ten connected.
 var DefaultServiceLevel = ServiceLevel{MaxFailPct: 1, MaxP95: 1000, ConnectedShare: 0.9}
 
-// Generator-bound: over a step's window the busiest load generator used
-// more than GeneratorBusy percent of a core (where Locust's master warns)
-// while the server used less than ServerIdle percent of its own; or, on a
-// machine where the generator does not get a whole core, it used more
-// than GeneratorBusy/2 and GeneratorRatio times the server's CPU. Either
-// way more load would have needed more generator, not more server.
+// Generator-bound: over a step's window the server used less than
+// ServerIdle percent of a core while the busiest load generator used more
+// than GeneratorBusy percent of one (where Locust's master warns), or the
+// load generators' CPUs were that busy (a generator starved by whatever
+// else runs there is as much the limit), or, starved of a whole core, the
+// generator used more than GeneratorBusy/2 and GeneratorRatio times the
+// server's CPU. Either way more load would have needed more generator,
+// not more server.
 const (
 	GeneratorBusy  = 90.0
 	ServerIdle     = 70.0
 	GeneratorRatio = 4.0
 )
 
-func generatorBound(gen, server float64) bool {
-	if math.IsNaN(gen) {
-		return false
-	}
+func generatorBound(gen, loadBusy, server float64) bool {
 	idle := math.IsNaN(server) || server < ServerIdle
-	return (gen > GeneratorBusy && idle) || (gen > GeneratorBusy/2 && !math.IsNaN(server) && gen >= GeneratorRatio*server)
+	switch {
+	case !idle:
+		return false
+	case gen > GeneratorBusy, loadBusy > GeneratorBusy:
+		return true
+	}
+	return gen > GeneratorBusy/2 && !math.IsNaN(server) && gen >= GeneratorRatio*server
 }
 
 // StepServer is what the server paid over one step's window, from
@@ -67,6 +72,9 @@ type StepServer struct {
 	// window, % of a core, as bin/lab run read them from /proc.
 	GeneratorCPU float64 `json:"generator_cpu_pct"`
 	MasterCPU    float64 `json:"master_cpu_pct"`
+	// LoadBusy is how busy the load generators' CPUs were, % of their
+	// time, whoever kept them busy.
+	LoadBusy float64 `json:"load_cpus_busy_pct"`
 }
 
 // GeneratorCPU is the busiest load generator's CPU over the step: what
@@ -181,7 +189,7 @@ func (r *Report) modelRun(run *locustcsv.Run) (meta.ModelRun, bool) {
 func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 	nan := math.NaN()
 	s := StepServer{CPU: nan, RSSMiB: nan, Threads: nan, Children: nan, FDs: nan, Active: nan, EMFILE: nan, Shed: nan,
-		GeneratorCPU: nan, MasterCPU: nan}
+		GeneratorCPU: nan, MasterCPU: nan, LoadBusy: nan}
 	var before, first, last *locustcsv.TargetSample
 	var cpu []float64
 	peak := func(dst *float64, v float64) {
@@ -232,6 +240,10 @@ func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 	}
 	s.GeneratorCPU = rate(func(x *locustcsv.TargetSample) float64 { return x.WorkerCPUSeconds })
 	s.MasterCPU = rate(func(x *locustcsv.TargetSample) float64 { return x.MasterCPUSeconds })
+	if busy, all := rate(func(x *locustcsv.TargetSample) float64 { return x.LoadBusySeconds }),
+		rate(func(x *locustcsv.TargetSample) float64 { return x.LoadSeconds }); all > 0 {
+		s.LoadBusy = 100 * busy / all
+	}
 	if len(cpu) > 0 {
 		sum := 0.0
 		for _, c := range cpu {
@@ -258,7 +270,7 @@ func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 // what the users saw.
 func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
 	s, sv := row.Step, row.Server
-	row.GeneratorBound = generatorBound(row.GeneratorCPU(), sv.CPU)
+	row.GeneratorBound = generatorBound(row.GeneratorCPU(), sv.LoadBusy, sv.CPU)
 	var why []string
 	kinds := map[string]int{}
 	for _, f := range fails {
@@ -377,8 +389,12 @@ func sentence(sr *SweepRun, k Knee) string {
 				if !math.IsNaN(s.Server.CPU) {
 					server = fmt.Sprintf("%.0f %%", s.Server.CPU)
 				}
-				fmt.Fprintf(&b, " From %d users the %s generator was the limit (its CPU %.0f %% of a core, the server's %s): those steps measured the generator, not the server.",
-					s.Users, sr.Generator, s.GeneratorCPU(), server)
+				load := ""
+				if !math.IsNaN(s.Server.LoadBusy) {
+					load = fmt.Sprintf(", its CPUs %.0f %% busy", s.Server.LoadBusy)
+				}
+				fmt.Fprintf(&b, " From %d users the %s generator was the limit (its CPU %.0f %% of a core%s, the server's %s): those steps measured the generator, not the server.",
+					s.Users, sr.Generator, s.GeneratorCPU(), load, server)
 				break
 			}
 		}
@@ -452,7 +468,7 @@ func (r *Report) sweepMarkdown(w io.Writer) error {
 	io.WriteString(w, "\n## Steps\n\nPer step, over its window: Locust's figures (from the master's statistics at the window's start and end), what the server paid (from `PREFIX_target.csv`: mean CPU, peaks of memory, threads, child processes, descriptors and connections, failed accepts), and the busiest load generator's CPU (% of a core: read from /proc by bin/lab run, else the peak its heartbeats reported).\n")
 	for _, s := range r.Sweeps {
 		fmt.Fprintf(w, "\n### %s (%s generator)\n\n", mdEscape(s.Name), s.Generator)
-		io.WriteString(w, "| users | RPS | median ms | p95 ms | p99 ms | failure % | server CPU % | RSS MiB | threads | procs | fds | conns | EMFILE | generator CPU % | verdict |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		io.WriteString(w, "| users | RPS | median ms | p95 ms | p99 ms | failure % | server CPU % | RSS MiB | threads | procs | fds | conns | EMFILE | generator CPU % | load CPUs busy % | verdict |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, st := range s.Steps {
 			v := "served"
 			if st.Broken {
@@ -461,10 +477,10 @@ func (r *Report) sweepMarkdown(w io.Writer) error {
 			if st.GeneratorBound {
 				v += " (generator-bound)"
 			}
-			fmt.Fprintf(w, "| %d | %.1f | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			fmt.Fprintf(w, "| %d | %.1f | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				st.Users, st.RPS, cell(st.Median, 0), cell(st.P95, 0), cell(st.P99, 0), st.FailurePct(),
 				cell(st.Server.CPU, 1), cell(st.Server.RSSMiB, 1), cell(st.Server.Threads, 0), cell(st.Server.Children, 0),
-				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), v)
+				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), cell(st.Server.LoadBusy, 0), v)
 		}
 	}
 	return nil
@@ -496,7 +512,7 @@ func (r *Report) sweepHTML(b *strings.Builder) {
 	}
 	b.WriteString("</ul>\n<h2>Steps</h2>\n")
 	for _, s := range r.Sweeps {
-		fmt.Fprintf(b, "<h3>%s (%s generator)</h3>\n<table>\n<tr><th>users</th><th>RPS</th><th>median ms</th><th>p95 ms</th><th>p99 ms</th><th>failure %%</th><th>server CPU %%</th><th>RSS MiB</th><th>threads</th><th>procs</th><th>fds</th><th>conns</th><th>EMFILE</th><th>generator CPU %%</th><th>verdict</th></tr>\n",
+		fmt.Fprintf(b, "<h3>%s (%s generator)</h3>\n<table>\n<tr><th>users</th><th>RPS</th><th>median ms</th><th>p95 ms</th><th>p99 ms</th><th>failure %%</th><th>server CPU %%</th><th>RSS MiB</th><th>threads</th><th>procs</th><th>fds</th><th>conns</th><th>EMFILE</th><th>generator CPU %%</th><th>load CPUs busy %%</th><th>verdict</th></tr>\n",
 			html.EscapeString(s.Name), s.Generator)
 		for _, st := range s.Steps {
 			v, class := "served", ""
@@ -506,10 +522,10 @@ func (r *Report) sweepHTML(b *strings.Builder) {
 			if st.GeneratorBound {
 				v += " (generator-bound)"
 			}
-			fmt.Fprintf(b, "<tr><td>%d</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td%s style=\"text-align:left\">%s</td></tr>\n",
+			fmt.Fprintf(b, "<tr><td>%d</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td%s style=\"text-align:left\">%s</td></tr>\n",
 				st.Users, st.RPS, cell(st.Median, 0), cell(st.P95, 0), cell(st.P99, 0), st.FailurePct(),
 				cell(st.Server.CPU, 1), cell(st.Server.RSSMiB, 1), cell(st.Server.Threads, 0), cell(st.Server.Children, 0),
-				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), class, html.EscapeString(v))
+				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), cell(st.Server.LoadBusy, 0), class, html.EscapeString(v))
 		}
 		b.WriteString("</table>\n")
 	}

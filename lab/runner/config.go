@@ -197,6 +197,16 @@ func (c CPUSplit) String() string {
 	return cpuList(&c.Target) + ":" + cpuList(&c.Load)
 }
 
+func cpuIDs(s *unix.CPUSet) []int {
+	var ids []int
+	for i := 0; i < len(s)*64; i++ {
+		if s.IsSet(i) {
+			ids = append(ids, i)
+		}
+	}
+	return ids
+}
+
 func cpuList(s *unix.CPUSet) string {
 	var parts []string
 	for i := 0; i < len(s)*64; i++ {

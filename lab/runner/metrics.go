@@ -138,6 +138,7 @@ type sampler struct {
 	pid       int
 	workers   []int // the load generators' pids, once started
 	master    int
+	loadCPUs  []int // the load generators' CPUs; none: every CPU
 	series    *os.File
 	w         *csv.Writer
 }
@@ -168,7 +169,7 @@ func (s *sampler) openSeries(path string, pid int) error {
 	for _, c := range seriesColumns {
 		head = append(head, c.head)
 	}
-	head = append(head, "Busiest Worker CPU Seconds", "Master CPU Seconds")
+	head = append(head, "Busiest Worker CPU Seconds", "Master CPU Seconds", "Load CPUs Busy Seconds", "Load CPUs Seconds")
 	s.w.Write(head)
 	s.w.Flush()
 	return s.w.Error()
@@ -224,6 +225,13 @@ func (s *sampler) sample() {
 		}
 	}
 	row = append(row, busiest, master)
+	// How busy the load generators' CPUs were, whoever kept them busy: a
+	// generator starved of CPU limits the load as surely as a slow one.
+	if busy, total, err := cpuBusy(s.loadCPUs); err == nil {
+		row = append(row, strconv.FormatFloat(busy, 'f', 2, 64), strconv.FormatFloat(total, 'f', 2, 64))
+	} else {
+		row = append(row, "", "")
+	}
 	s.w.Write(row)
 	s.w.Flush()
 }
@@ -248,4 +256,45 @@ func (s *sampler) record(mr *meta.ModelRun, path string) {
 			}
 		}
 	}
+}
+
+// cpuBusy sums, over cpus (every CPU when empty), the seconds /proc/stat
+// counts as busy (all but idle and iowait) and in total.
+func cpuBusy(cpus []int) (busy, total float64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	want := map[string]bool{}
+	for _, c := range cpus {
+		want["cpu"+strconv.Itoa(c)] = true
+	}
+	found := false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		if (len(cpus) == 0 && f[0] != "cpu") || (len(cpus) > 0 && !want[f[0]]) {
+			continue
+		}
+		found = true
+		for i, v := range f[1:] {
+			if i >= 8 { // guest time is counted in user time already
+				break
+			}
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("/proc/stat: %q", line)
+			}
+			total += n / userHZ
+			if i != 3 && i != 4 { // idle, iowait
+				busy += n / userHZ
+			}
+		}
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("/proc/stat: none of CPUs %v", cpus)
+	}
+	return busy, total, nil
 }
