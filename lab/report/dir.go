@@ -77,6 +77,7 @@ func WriteDir(dir string, models []string) error {
 	if err := r.LoadSweeps(sl); err != nil {
 		return err
 	}
+	r.LoadRepeats()
 	if len(r.Sweeps) > 0 {
 		var k bytes.Buffer
 		if err := r.KneeCSV(&k); err != nil {

@@ -46,6 +46,8 @@ type Report struct {
 	// judged against Level (see LoadSweeps).
 	Sweeps []SweepRun
 	Level  ServiceLevel
+	// Repeats are the models that ran more than once (see LoadRepeats).
+	Repeats []Repeat
 }
 
 // Build compares runs. Names must be unique.
@@ -197,6 +199,7 @@ func (r *Report) Markdown(w io.Writer) error {
 	if err := r.sweepMarkdown(w); err != nil {
 		return err
 	}
+	r.repeatMarkdown(w)
 	return r.setupMarkdown(w)
 }
 
