@@ -143,3 +143,38 @@ func TestSweepGenerators(t *testing.T) {
 		}
 	}
 }
+
+// The seeds preset's runs, each model by both generators at both ramps,
+// set beside the course's tables in the report.
+func TestSeedsPreset(t *testing.T) {
+	target := testbin.Build(t, "serverlab/targets/cmd/target")
+	testbin.Build(t, "serverlab/boomer/cmd/boomer")
+	out := filepath.Join(t.TempDir(), "seeds")
+	var log strings.Builder
+	code := runMain([]string{"--preset", "seeds", "--models", "single,epoll", "--users", "20", "--run-time", "3s",
+		"--bin", filepath.Dir(target), "--out", out}, io.Discard, &log)
+	if code != 0 {
+		t.Fatalf("lab run: exit %d\n%s\n%s", code, log.String(), logs(out))
+	}
+	if !strings.Contains(log.String(), "lab: 8 runs (2 models)") {
+		t.Errorf("console:\n%s", log.String())
+	}
+	for _, name := range []string{"single-go-ramp100", "single-go-ramp1000", "single-python-ramp100", "epoll-python-ramp1000"} {
+		if _, err := os.Stat(filepath.Join(out, name+"_stats.csv")); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	for _, want := range []string{"## Beside the course's numbers", "### Report A (100 users a second)", "### Report B (1000 users a second)",
+		"| single (single process) | 14362 | 350.1 | 748 |", "| select (select) | 26316 | 946.8 | 77 | - |",
+		"- The course ranked them by RPS: select 947 > process 768 > thread 535 > single 350.", "- serverlab with the Go worker: ",
+		"- serverlab with Python workers: ", "single held 1 of the users' connections"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+	page, _ := os.ReadFile(filepath.Join(out, "report.html"))
+	if !strings.Contains(string(page), "<h2>Beside the course&#39;s numbers</h2>") {
+		t.Errorf("report.html has no seeds section")
+	}
+}

@@ -78,6 +78,9 @@ func WriteDir(dir string, models []string) error {
 		return err
 	}
 	r.LoadRepeats()
+	if err := r.LoadSeeds(); err != nil {
+		return err
+	}
 	if len(r.Sweeps) > 0 {
 		var k bytes.Buffer
 		if err := r.KneeCSV(&k); err != nil {

@@ -51,6 +51,9 @@ figure{margin:1em 0}
 	r.serverHTML(&b)
 	r.sweepHTML(&b)
 	r.repeatHTML(&b)
+	if err := r.seedsHTML(&b); err != nil {
+		return err
+	}
 	if len(r.Setups) > 0 {
 		b.WriteString("<h2>Setup</h2>\n<ul>\n")
 		for _, s := range r.Setups {

@@ -48,6 +48,8 @@ type Report struct {
 	Level  ServiceLevel
 	// Repeats are the models that ran more than once (see LoadRepeats).
 	Repeats []Repeat
+	// Seeds are the runs of a seeds preset (see LoadSeeds).
+	Seeds []SeedRun
 }
 
 // Build compares runs. Names must be unique.
@@ -200,6 +202,9 @@ func (r *Report) Markdown(w io.Writer) error {
 		return err
 	}
 	r.repeatMarkdown(w)
+	if err := r.seedsMarkdown(w); err != nil {
+		return err
+	}
 	return r.setupMarkdown(w)
 }
 

@@ -162,6 +162,7 @@ type Preset struct {
 	Sweep      []int
 	SpawnRates []float64 // runs every model once per rate
 	Generator  string
+	Models     []string // the preset's models; none: every model
 }
 
 // Presets: lab is the comparison the report is made for, quick a smoke run
@@ -170,8 +171,8 @@ type Preset struct {
 //
 // sweep holds LabUsers at 10 to 5000 for 30 s each: the knee of every
 // model. seeds is the course reports' setup, 1000 LabUsers ramped at 100
-// and at 1000 a second (Sweep holds the one count; SpawnRates the two
-// rates, each a run), by bin/boomer and by Python workers.
+// and at 1000 a second (each rate a run), by bin/boomer and by Python
+// workers, for the models the course measured, and epoll.
 var Presets = map[string]Preset{
 	"lab":   {Users: 1000, SpawnRate: 100, RunTime: 60 * time.Second, UserClass: "LabUser"},
 	"quick": {Users: 20, SpawnRate: 20, RunTime: 5 * time.Second, UserClass: "LabUser"},
@@ -179,7 +180,8 @@ var Presets = map[string]Preset{
 	"sweep": {Users: 5000, SpawnRate: 500, RunTime: 30 * time.Second, UserClass: "LabUser",
 		Sweep: []int{10, 100, 1000, 2000, 5000}},
 	"seeds": {Users: 1000, SpawnRate: 100, RunTime: 30 * time.Second, UserClass: "LabUser",
-		SpawnRates: []float64{100, 1000}, Generator: "both"},
+		SpawnRates: []float64{100, 1000}, Generator: "both",
+		Models: []string{"single", "process", "thread", "select", "epoll"}},
 }
 
 // UserClasses are the locustfile's (and bin/boomer's) user classes.

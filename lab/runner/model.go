@@ -126,10 +126,8 @@ func (m *modelRun) startTarget() error {
 	}
 	m.mr.TargetAddr = m.addr
 	m.samples = &sampler{admin: m.admin, peaks: map[string]float64{}, loadCPUs: cpuIDs(&cfg.CPUs.Load)}
-	if len(m.cfg.Sweep) > 0 {
-		if err := m.samples.openSeries(m.base+ServerSeriesSuffix, m.mr.TargetPID); err != nil {
-			return err
-		}
+	if err := m.samples.openSeries(m.base+ServerSeriesSuffix, m.mr.TargetPID); err != nil {
+		return err
 	}
 	m.samples.sample()
 	return nil
