@@ -60,7 +60,7 @@ func TestSweepEndToEnd(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "sweep")
 			var log strings.Builder
 			code := runMain([]string{"--sweep", "5,40", "--models", c.models, "--run-time", "4s",
-				"--spawn-rate", "100", "--locust", c.locust, "--bin", filepath.Dir(target), "--out", out}, io.Discard, &log)
+				"--locust", c.locust, "--bin", filepath.Dir(target), "--out", out}, io.Discard, &log)
 			if code != 0 {
 				t.Fatalf("lab run: exit %d\n%s\n%s", code, log.String(), logs(out))
 			}
@@ -116,7 +116,7 @@ func TestSweepGenerators(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "both")
 	var log strings.Builder
 	code := runMain([]string{"--sweep", "20", "--generator", "both", "--user-class", "HammerUser", "--models", "epoll",
-		"--run-time", "6s", "--spawn-rate", "100", "--bin", filepath.Dir(target), "--out", out}, io.Discard, &log)
+		"--run-time", "6s", "--bin", filepath.Dir(target), "--out", out}, io.Discard, &log)
 	if code != 0 {
 		t.Fatalf("lab run: exit %d\n%s\n%s", code, log.String(), logs(out))
 	}

@@ -285,7 +285,7 @@ func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
 		why = append(why, fmt.Sprintf("EMFILE: the server ran out of descriptors (%s accepts failed)", count(sv.EMFILE)))
 	}
 	if queued {
-		why = append(why, fmt.Sprintf("queued in the backlog: the server held %s connections for %d users", count(sv.Active), s.Users))
+		why = append(why, fmt.Sprintf("queued in the backlog: the server held %s for %d users", plural(sv.Active, "connection"), s.Users))
 	}
 	if failed {
 		switch {
@@ -312,6 +312,14 @@ func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
 }
 
 func count(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+
+// plural is "1 connection", "2 connections".
+func plural(v float64, noun string) string {
+	if v == 1 {
+		return "1 " + noun
+	}
+	return count(v) + " " + noun + "s"
+}
 
 // kindList names failure kinds, most first: "timeout 120, refused 3".
 func kindList(kinds map[string]int) string {
@@ -418,7 +426,7 @@ func (r *Report) KneeCSV(w io.Writer) error {
 		if k.GeneratorBoundAt > 0 {
 			gb = strconv.Itoa(k.GeneratorBoundAt)
 		}
-		cw.Write([]string{k.Model, k.Generator, k.Run, strconv.Itoa(k.Users), num(k.RPS), numNaN(k.P95), broke, k.How, gb})
+		cw.Write([]string{k.Model, k.Generator, k.Run, strconv.Itoa(k.Users), numNaN(k.RPS), numNaN(k.P95), broke, k.How, gb})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -445,7 +453,7 @@ func (r *Report) sweepMarkdown(w io.Writer) error {
 		return nil
 	}
 	sl := r.Level
-	fmt.Fprintf(w, "\n## The knee\n\nThe largest step each model served within the service level (failures under %g %%, p95 under %s ms, at least %.0f %% of the users connected to the server), and the first step where it broke. Each step's figures are its steady window only, after its ramp.\n\n",
+	fmt.Fprintf(w, "\n## The knee\n\nThe largest step each model served within the service level (failures under %g %%, p95 under %s ms, at least %.0f %% of the users connected to the server), and the first step where it broke. Each step's figures are its steady window only, after its ramp. The steps are user counts: a closed model, where users wait for their answers, so a slow server is also sent fewer requests.\n\n",
 		sl.MaxFailPct, ms(sl.MaxP95), 100*sl.ConnectedShare)
 	io.WriteString(w, "| model | generator | knee (users) | RPS there | p95 there, ms | broke at | how it broke |\n|---|---|---:|---:|---:|---:|---|\n")
 	for _, s := range r.Sweeps {
@@ -465,7 +473,7 @@ func (r *Report) sweepMarkdown(w io.Writer) error {
 	for _, s := range r.Sweeps {
 		fmt.Fprintf(w, "- %s\n", mdEscape(s.Knee.Sentence))
 	}
-	io.WriteString(w, "\n## Steps\n\nPer step, over its window: Locust's figures (from the master's statistics at the window's start and end), what the server paid (from `PREFIX_target.csv`: mean CPU, peaks of memory, threads, child processes, descriptors and connections, failed accepts), and the busiest load generator's CPU (% of a core: read from /proc by bin/lab run, else the peak its heartbeats reported).\n")
+	io.WriteString(w, "\n## Steps\n\nPer step, over its window: Locust's figures (from the master's statistics at the window's start and end), what the server paid (sampled by `lab run` into `MODEL_server.csv`, else the Target tab's `MODEL_target.csv`: CPU, peaks of memory, threads, child processes, descriptors and connections, failed accepts), the busiest load generator's CPU (% of a core, from `/proc`, else the peak its heartbeats reported) and how busy the load generators' CPUs were, whoever kept them busy.\n")
 	for _, s := range r.Sweeps {
 		fmt.Fprintf(w, "\n### %s (%s generator)\n\n", mdEscape(s.Name), s.Generator)
 		io.WriteString(w, "| users | RPS | median ms | p95 ms | p99 ms | failure % | server CPU % | RSS MiB | threads | procs | fds | conns | EMFILE | generator CPU % | load CPUs busy % | verdict |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")

@@ -36,7 +36,7 @@ func TestKnee(t *testing.T) {
 		{"never broke", []StepRow{{Step: step(10, 100, 0, 5), Server: server(10, 0, 1)},
 			{Step: step(100, 1000, 0, 8), Server: server(100, 0, 5)}}, nil, 100, 0, ""},
 		{"backlog", []StepRow{{Step: step(10, 100, 0, 5), Server: server(1, 0, 1)}}, nil, 0, 10,
-			"queued in the backlog: the server held 1 connections for 10 users"},
+			"queued in the backlog: the server held 1 connection for 10 users"},
 		{"EMFILE then timeouts", []StepRow{{Step: step(100, 1000, 0, 5), Server: server(100, 0, 1)},
 			{Step: step(2000, 1000, 300, 5000), Server: server(1000, 57, 3)}},
 			[]locustcsv.StepFailure{{Step: 2, Error: "ReadTimeout('timed out')", Occurrences: 290},
