@@ -54,7 +54,7 @@ func TestRunPassesTimeoutsAndEMFILEModes(t *testing.T) {
 				t.Errorf("master args %q lack %q", margs, want)
 			}
 		}
-		if len(r.Files) != 7 || r.Files[0] != "alpha-"+mode+".boomer-1.log" {
+		if len(r.Files) != 8 || r.Files[0] != "alpha-"+mode+".boomer-1.log" {
 			t.Errorf("files %v", r.Files)
 		}
 	}
