@@ -56,6 +56,7 @@ func (r *Report) charts() []chart {
 
 // sweepCharts are the knee curves, RPS and p95 against users, and what a
 // request cost the server in CPU and a user in memory, against users.
+// Memory is held per connection, not per request, so it is per user.
 func (r *Report) sweepCharts() []chart {
 	if len(r.Sweeps) == 0 {
 		return nil
@@ -74,8 +75,8 @@ func (r *Report) sweepCharts() []chart {
 			}
 			c.x, c.y = append(c.x, u), append(c.y, perReq)
 			perUser := math.NaN()
-			if st.Users > 0 && !math.IsNaN(st.Server.RSSMiB) {
-				perUser = st.Server.RSSMiB * 1024 / u
+			if st.Users > 0 && !math.IsNaN(st.Server.RSSMiB) && !math.IsNaN(s.IdleRSSMiB) {
+				perUser = math.Max(0, st.Server.RSSMiB-s.IdleRSSMiB) * 1024 / u
 			}
 			d.x, d.y = append(d.x, u), append(d.y, perUser)
 		}
@@ -86,6 +87,6 @@ func (r *Report) sweepCharts() []chart {
 		{file: "knee-rps.png", title: "Requests per second against users (each step's window)", xTitle: users, yTitle: "req/s", logX: true, points: true, lines: rps},
 		{file: "knee-p95.png", title: "p95 response time against users", xTitle: users, yTitle: "ms", logX: true, logY: true, points: true, lines: p95},
 		{file: "cost-cpu.png", title: "Server CPU per request against users", xTitle: users, yTitle: "CPU ms per request", logX: true, logY: true, points: true, lines: cpu},
-		{file: "cost-memory.png", title: "Server memory per user against users", xTitle: users, yTitle: "RSS KiB per user", logX: true, logY: true, points: true, lines: mem},
+		{file: "cost-memory.png", title: "Server memory per user against users (above its memory before the load)", xTitle: users, yTitle: "RSS KiB per user", logX: true, points: true, lines: mem},
 	}
 }

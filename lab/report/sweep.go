@@ -117,6 +117,9 @@ type SweepRun struct {
 	Name, Model, Generator string
 	Steps                  []StepRow
 	Knee                   Knee
+	// IdleRSSMiB is the target's memory before the load, NaN if unknown:
+	// what a step's users cost is what it holds above that.
+	IdleRSSMiB float64
 }
 
 // LoadSweeps reads the steps of every run that has PREFIX_steps.csv (a
@@ -144,7 +147,13 @@ func (r *Report) LoadSweeps(sl ServiceLevel) error {
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		sr := SweepRun{Name: run.Name, Model: run.Name, Generator: "go"}
+		sr := SweepRun{Name: run.Name, Model: run.Name, Generator: "go", IdleRSSMiB: math.NaN()}
+		for _, x := range target {
+			if x.Answered && !math.IsNaN(x.RSS) {
+				sr.IdleRSSMiB = x.RSS / (1 << 20)
+				break
+			}
+		}
 		if mr, ok := r.modelRun(run); ok {
 			sr.Model = mr.Model
 			if mr.Generator != "" {
