@@ -383,10 +383,6 @@ func kneeOf(sr *SweepRun) Knee {
 func sentence(sr *SweepRun, k Knee) string {
 	name := sr.Name
 	var b strings.Builder
-	last := 0
-	if n := len(sr.Steps); n > 0 {
-		last = sr.Steps[n-1].Users
-	}
 	switch {
 	case len(sr.Steps) == 0:
 		fmt.Fprintf(&b, "%s has no step measured.", name)
@@ -416,7 +412,6 @@ func sentence(sr *SweepRun, k Knee) string {
 			}
 		}
 	}
-	_ = last
 	return b.String()
 }
 

@@ -1,7 +1,8 @@
 // Package report turns Locust CSV runs (package locustcsv) into the lab's
 // comparison: a table per model in Markdown, CSV or JSON, deltas against a
-// baseline with a regression gate, and charts as inline SVG (one
-// self-contained HTML file) and PNG.
+// baseline with a regression gate, a sweep's knee per model, and charts:
+// PNG and SVG drawn by gonum/plot, interactive ones in a self-contained
+// HTML page drawn by ECharts.
 package report
 
 import (
