@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"serverlab/lab/locustcsv"
 	"serverlab/lab/meta"
+	"serverlab/lab/regular"
 )
 
 // ServiceLevel is what a step must meet to count as served: failures under
@@ -120,6 +122,32 @@ type SweepRun struct {
 	// IdleRSSMiB is the target's memory before the load, NaN if unknown:
 	// what a step's users cost is what it holds above that.
 	IdleRSSMiB float64
+	// MasterWarnedCPU: the master's log says a worker's CPU passed
+	// Locust's own warning threshold.
+	MasterWarnedCPU bool
+}
+
+// cpuWarnings are what Locust's master logs when a worker's heartbeats
+// report a saturated CPU (2.47.0) or its own CPU is (every version).
+var cpuWarnings = []string{"exceeded cpu threshold", "CPU usage above"}
+
+// masterWarnedCPU scans a run's master log for those warnings.
+func masterWarnedCPU(prefix string) bool {
+	f, err := regular.Open(prefix + ".locust.log")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		for _, w := range cpuWarnings {
+			if strings.Contains(sc.Text(), w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // LoadSweeps reads the steps of every run that has PREFIX_steps.csv (a
@@ -147,7 +175,8 @@ func (r *Report) LoadSweeps(sl ServiceLevel) error {
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		sr := SweepRun{Name: run.Name, Model: run.Name, Generator: "go", IdleRSSMiB: math.NaN()}
+		sr := SweepRun{Name: run.Name, Model: run.Name, Generator: "go", IdleRSSMiB: math.NaN(),
+			MasterWarnedCPU: masterWarnedCPU(run.Prefix)}
 		for _, x := range target {
 			if x.Answered && !math.IsNaN(x.RSS) {
 				sr.IdleRSSMiB = x.RSS / (1 << 20)
@@ -411,6 +440,9 @@ func sentence(sr *SweepRun, k Knee) string {
 				break
 			}
 		}
+	}
+	if sr.MasterWarnedCPU {
+		b.WriteString(" Locust's master warned that a load generator's CPU passed 90 %.")
 	}
 	return b.String()
 }

@@ -142,3 +142,15 @@ func TestRepeatsInReport(t *testing.T) {
 		t.Errorf("report.md:\n%s", md)
 	}
 }
+
+// The master's own CPU warning, as 2.47.0 logs it, is noticed.
+func TestMasterWarnedCPU(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m")
+	os.WriteFile(p+".locust.log", []byte("[2026-12-01 15:22:15,348] vm/WARNING/locust.runners: Worker vm_1 (index 0) exceeded cpu threshold (will only log this once per worker)\n"), 0o644)
+	if !masterWarnedCPU(p) {
+		t.Error("warning not seen")
+	}
+	if masterWarnedCPU(filepath.Join(t.TempDir(), "none")) {
+		t.Error("a missing log warned")
+	}
+}
