@@ -178,3 +178,24 @@ func TestSeedsPreset(t *testing.T) {
 		t.Errorf("report.html has no seeds section")
 	}
 }
+
+// Locust 2.12.1's Python workers cannot join its master: asking for them
+// is refused in one line, before any folder is made.
+func TestPythonWorkersNeedNewerLocust(t *testing.T) {
+	target := testbin.Build(t, "serverlab/targets/cmd/target")
+	testbin.Build(t, "serverlab/boomer/cmd/boomer")
+	debian, err := locusts.Debian()
+	if err != nil {
+		t.Fatalf("Debian's Locust: %v (scripts/setup.sh installs python3-locust)", err)
+	}
+	out := filepath.Join(t.TempDir(), "x")
+	var log strings.Builder
+	code := runMain([]string{"--generator", "python", "--models", "epoll", "--locust", debian.Path,
+		"--bin", filepath.Dir(target), "--out", out}, io.Discard, &log)
+	if code != 1 || !strings.Contains(log.String(), "Python workers cannot join its own master") {
+		t.Errorf("exit %d:\n%s", code, log.String())
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s made", out)
+	}
+}
