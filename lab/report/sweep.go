@@ -35,17 +35,19 @@ type ServiceLevel struct {
 var DefaultServiceLevel = ServiceLevel{MaxFailPct: 1, MaxP95: 1000, ConnectedShare: 0.9}
 
 // Generator-bound: over a step's window the server used less than
-// ServerIdle percent of a core while the busiest load generator used more
-// than GeneratorBusy percent of one (where Locust's master warns), or the
-// load generators' CPUs were that busy (a generator starved by whatever
-// else runs there is as much the limit), or, starved of a whole core, the
-// generator used more than GeneratorBusy/2 and GeneratorRatio times the
-// server's CPU. Either way more load would have needed more generator,
-// not more server.
+// ServerIdle percent of a core while the load generator was the limit:
+// its busiest worker above GeneratorBusy percent of a core (where Locust's
+// master warns); or the load CPUs that busy, whatever kept them busy,
+// while the worker had work to do (above GeneratorWorking percent: a
+// starved generator limits the load as a slow one does, an idle one does
+// not); or, starved of a whole core, the worker above GeneratorBusy/2 and
+// GeneratorRatio times the server's CPU. Either way more load would have
+// needed more generator, not more server.
 const (
-	GeneratorBusy  = 90.0
-	ServerIdle     = 70.0
-	GeneratorRatio = 4.0
+	GeneratorBusy    = 90.0
+	ServerIdle       = 70.0
+	GeneratorRatio   = 4.0
+	GeneratorWorking = 25.0
 )
 
 func generatorBound(gen, loadBusy, server float64) bool {
@@ -53,7 +55,7 @@ func generatorBound(gen, loadBusy, server float64) bool {
 	switch {
 	case !idle:
 		return false
-	case gen > GeneratorBusy, loadBusy > GeneratorBusy:
+	case gen > GeneratorBusy, loadBusy > GeneratorBusy && gen > GeneratorWorking:
 		return true
 	}
 	return gen > GeneratorBusy/2 && !math.IsNaN(server) && gen >= GeneratorRatio*server
