@@ -100,6 +100,20 @@ func (r *Report) seedsMarkdown(w io.Writer) error {
 			fmt.Fprintf(w, "| %s (%s) | %s | %s | %s | %s | %s |\n", c.Model, c.CourseModel, courseReq, courseRPS,
 				strconv.FormatFloat(c.AvgMs, 'f', -1, 64), seedCells(g, true), seedCells(p, false))
 		}
+		// The models the course never reached, beside them.
+		inCourse := map[string]bool{}
+		for _, c := range rows {
+			inCourse[c.Model] = true
+		}
+		seen := map[string]bool{}
+		for _, sr := range r.Seeds {
+			if inCourse[sr.Model] || seen[sr.Model] || sr.SpawnRate != rate {
+				continue
+			}
+			seen[sr.Model] = true
+			fmt.Fprintf(w, "| %s (not in the course) | - | - | - | %s | %s |\n", sr.Model,
+				seedCells(r.seed(sr.Model, "go", rate), true), seedCells(r.seed(sr.Model, "python", rate), false))
+		}
 		fmt.Fprintf(w, "\n%s\n", r.orderings(rows, rate))
 	}
 	return nil

@@ -84,18 +84,19 @@ func (r *Report) LoadServers() error {
 // what its targets did at EMFILE, so that runs that differ in these are
 // told apart.
 type Setup struct {
-	Folder          string   `json:"folder"`
-	Locust          string   `json:"locust"`
-	UserClass       string   `json:"user_class"`
-	Users           int      `json:"users"`
-	SpawnRate       float64  `json:"spawn_rate"`
-	RunTime         string   `json:"run_time"`
-	ConnectTimeout  *float64 `json:"connect_timeout_s"`
-	ResponseTimeout *float64 `json:"response_timeout_s"`
-	OnEMFILE        []string `json:"on_emfile"`
-	Sweep           []int    `json:"sweep,omitempty"`
-	Generator       string   `json:"generator,omitempty"`
-	Workers         int      `json:"workers"`
+	Folder          string    `json:"folder"`
+	Locust          string    `json:"locust"`
+	UserClass       string    `json:"user_class"`
+	Users           int       `json:"users"`
+	SpawnRate       float64   `json:"spawn_rate"`
+	RunTime         string    `json:"run_time"`
+	ConnectTimeout  *float64  `json:"connect_timeout_s"`
+	ResponseTimeout *float64  `json:"response_timeout_s"`
+	OnEMFILE        []string  `json:"on_emfile"`
+	Sweep           []int     `json:"sweep,omitempty"`
+	Generator       string    `json:"generator,omitempty"`
+	Workers         int       `json:"workers"`
+	SpawnRates      []float64 `json:"spawn_rates,omitempty"`
 }
 
 func setupOf(dir string, m *meta.Meta) Setup {
@@ -103,7 +104,7 @@ func setupOf(dir string, m *meta.Meta) Setup {
 	return Setup{Folder: dir, Locust: m.Locust.Version, UserClass: p.UserClass, Users: p.Users,
 		SpawnRate: p.SpawnRate, RunTime: p.RunTime,
 		ConnectTimeout: p.ConnectTimeout, ResponseTimeout: p.ResponseTimeout, OnEMFILE: p.OnEMFILE,
-		Sweep: p.Sweep, Generator: p.Generator, Workers: p.Workers}
+		Sweep: p.Sweep, Generator: p.Generator, Workers: p.Workers, SpawnRates: p.SpawnRates}
 }
 
 // String is the setup in one sentence.
@@ -118,7 +119,15 @@ func (s Setup) String() string {
 	if len(s.OnEMFILE) > 0 {
 		emfile = strings.Join(s.OnEMFILE, " and ")
 	}
-	load := fmt.Sprintf("%d %s users (%g a second), %s a model", s.Users, s.UserClass, s.SpawnRate, s.RunTime)
+	rate := strconv.FormatFloat(s.SpawnRate, 'g', -1, 64)
+	if len(s.SpawnRates) > 0 {
+		var rs []string
+		for _, r := range s.SpawnRates {
+			rs = append(rs, strconv.FormatFloat(r, 'g', -1, 64))
+		}
+		rate = strings.Join(rs, " and ")
+	}
+	load := fmt.Sprintf("%d %s users (%s a second), %s a model", s.Users, s.UserClass, rate, s.RunTime)
 	if len(s.Sweep) > 0 {
 		steps := make([]string, len(s.Sweep))
 		for i, u := range s.Sweep {
