@@ -30,17 +30,24 @@ Explicit flags override the preset.
 
 // runFlags are the parsed flags, before the environment is consulted.
 type runFlags struct {
-	cfg    runner.Config
-	preset string
-	models string
-	cpus   string
+	cfg     runner.Config
+	preset  string
+	models  string
+	cpus    string
+	sweep   string
+	kneeP95 string
 }
 
 // runFlagSet defines lab run's flags into f; their texts are the help.
 func runFlagSet(f *runFlags, runTime, pause, connect, response, onEMFILE *string) *flag.FlagSet {
 	fs := newFlags("lab run")
 	c := &f.cfg
-	fs.StringVar(&f.preset, "preset", "lab", "`NAME`: lab (LabUser, 1000 users, spawn rate 100, 60s a model), quick (20 users, 5s a model) or max (HammerUser, 200 users, 30s a model: each model's ceiling)")
+	fs.StringVar(&f.preset, "preset", "lab", "`NAME`: lab (LabUser, 1000 users, spawn rate 100, 60s a model), quick (20 users, 5s a model), max (HammerUser, 200 users, 30s a model: each model's ceiling), sweep (LabUser steps 10,100,1000,2000,5000 at spawn rate 500, 30s each: each model's knee) or seeds (the course's setup: 1000 LabUsers ramped at 100 and at 1000 a second, 30s, Go and Python workers; single, process, thread, select and epoll)")
+	fs.StringVar(&f.sweep, "sweep", "", "a step-load sweep: user counts, `LIST` (10,100,1000), each held --run-time after its ramp at --spawn-rate; the report finds each model's knee (default the preset's)")
+	fs.StringVar(&c.Generator, "generator", "", "who makes the load, `G`: go (bin/boomer), python (Locust's workers running the locustfile's HttpUsers, as the course did) or both (each model once with each; default the preset's, else go)")
+	fs.Float64Var(&c.KneeFailPct, "knee-failures", 1, "a sweep's service level: a step fails it with `PCT` percent of its requests failed or more")
+	fs.StringVar(&f.kneeP95, "knee-p95", "1s", "a sweep's service level: a step fails it with a p95 of `D` or more")
+	fs.IntVar(&c.Repeat, "repeat", 1, "run each model `N` times; the report gives the median and the spread")
 	fs.StringVar(&f.models, "models", "", "comma-separated `LIST` of models (default every one bin/target lists)")
 	fs.IntVar(&c.Users, "users", 0, "Locust users, `N` (default the preset's)")
 	fs.Float64Var(&c.SpawnRate, "spawn-rate", 0, "users started per second, `R` (default the preset's)")
@@ -49,7 +56,7 @@ func runFlagSet(f *runFlags, runTime, pause, connect, response, onEMFILE *string
 	fs.StringVar(connect, "connect-timeout", "", fmt.Sprintf("a user's connect timeout, `D` (2.5, 500ms; a bare number is seconds), given to the master (default %s)", runner.DefaultConnectTimeout))
 	fs.StringVar(response, "response-timeout", "", fmt.Sprintf("a user's response timeout, `D`, given to the master (default %s)", runner.DefaultResponseTimeout))
 	fs.StringVar(onEMFILE, "on-emfile", "", "what every target does at EMFILE, `MODE`: wait (leave clients in the backlog) or shed (accept and close at once); wait,shed runs each model in both, named MODEL-wait and MODEL-shed (default "+runner.DefaultOnEMFILE+")")
-	fs.IntVar(&c.Workers, "workers", 1, "bin/boomer worker processes, `N`")
+	fs.IntVar(&c.Workers, "workers", 1, "worker processes, `N` (bin/boomer, or Locust workers with --generator python)")
 	fs.IntVar(&c.Pool, "pool", 0, "every target's --workers (pool size), `N` (default each model's own)")
 	fs.IntVar(&c.MaxFDs, "max-fds", 0, "RLIMIT_NOFILE of targets and workers, `N` (default inherited)")
 	fs.StringVar(&f.cpus, "cpus", "", "CPUs of the targets : of Locust and its workers, `T:L`, e.g. 0:1 (default first half : second half; none pins nothing)")
@@ -74,7 +81,7 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	}
 	p, ok := runner.Presets[f.preset]
 	if !ok {
-		return nil, fmt.Errorf("--preset %q: want lab, quick or max", f.preset)
+		return nil, fmt.Errorf("--preset %q: want lab, quick, max, sweep or seeds", f.preset)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
@@ -87,6 +94,26 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	if !set["user-class"] {
 		c.UserClass = p.UserClass
 	}
+	if !set["generator"] {
+		c.Generator = p.Generator
+	}
+	if !set["spawn-rate"] && !set["sweep"] {
+		c.SpawnRates = p.SpawnRates
+	}
+	c.Sweep = p.Sweep
+	if set["sweep"] {
+		c.Sweep = nil
+		for _, item := range splitList(f.sweep) {
+			n, err := strconv.Atoi(item)
+			if err != nil {
+				return nil, fmt.Errorf("--sweep %q: %q is not a user count", f.sweep, item)
+			}
+			c.Sweep = append(c.Sweep, n)
+		}
+		if len(c.Sweep) == 0 {
+			return nil, fmt.Errorf("--sweep %q names no step", f.sweep)
+		}
+	}
 	c.RunTime = p.RunTime
 	if set["run-time"] {
 		d, err := parseDuration(runTime)
@@ -94,6 +121,11 @@ func parseRunFlags(args []string) (*runFlags, error) {
 			return nil, fmt.Errorf("--run-time %q: %w", runTime, err)
 		}
 		c.RunTime = d
+	}
+	if d, err := parseTimeout(f.kneeP95); err != nil {
+		return nil, fmt.Errorf("--knee-p95 %q: %w", f.kneeP95, err)
+	} else {
+		c.KneeP95 = float64(d) / float64(time.Millisecond)
 	}
 	d, err := parseDuration(pause)
 	if err != nil {
@@ -126,6 +158,7 @@ func parseRunFlags(args []string) (*runFlags, error) {
 			return nil, err
 		}
 	}
+	c.Models = p.Models
 	if set["models"] {
 		c.Models = splitList(f.models)
 		if len(c.Models) == 0 {

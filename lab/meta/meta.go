@@ -53,6 +53,20 @@ type Parameters struct {
 	// What the targets did at EMFILE, one run of each model per mode;
 	// absent when bin/target had no --on-emfile (it then waited).
 	OnEMFILE []string `json:"on_emfile,omitempty"`
+	// Sweep is the user count of each step of a step-load sweep, each held
+	// RunTime after its ramp at SpawnRate; absent for a run at one load.
+	Sweep []int `json:"sweep,omitempty"`
+	// Generator is go, python or both; absent: go (older runs).
+	Generator string `json:"generator,omitempty"`
+	// Repeat is how many times each model ran; absent: once.
+	Repeat int `json:"repeat,omitempty"`
+	// The service level a sweep's knee is judged against: failures under
+	// KneeFailPct percent and p95 under KneeP95 ms; absent: the report's
+	// defaults.
+	KneeFailPct *float64 `json:"knee_failure_pct,omitempty"`
+	KneeP95     *float64 `json:"knee_p95_ms,omitempty"`
+	// SpawnRates, when a model ran once per spawn rate.
+	SpawnRates []float64 `json:"spawn_rates,omitempty"`
 }
 
 // Locust is the master that ran, and why that one.
@@ -85,6 +99,9 @@ type ModelRun struct {
 	// the model's (one model run in several --on-emfile modes).
 	Name       string             `json:"name,omitempty"`
 	OnEMFILE   string             `json:"on_emfile,omitempty"`
+	Generator  string             `json:"generator,omitempty"`
+	SpawnRate  float64            `json:"spawn_rate,omitempty"`
+	Repeat     int                `json:"repeat,omitempty"`
 	Started    time.Time          `json:"started"`
 	Ended      time.Time          `json:"ended"`
 	TargetAddr string             `json:"target_addr,omitempty"`

@@ -84,22 +84,27 @@ func (r *Report) LoadServers() error {
 // what its targets did at EMFILE, so that runs that differ in these are
 // told apart.
 type Setup struct {
-	Folder          string   `json:"folder"`
-	Locust          string   `json:"locust"`
-	UserClass       string   `json:"user_class"`
-	Users           int      `json:"users"`
-	SpawnRate       float64  `json:"spawn_rate"`
-	RunTime         string   `json:"run_time"`
-	ConnectTimeout  *float64 `json:"connect_timeout_s"`
-	ResponseTimeout *float64 `json:"response_timeout_s"`
-	OnEMFILE        []string `json:"on_emfile"`
+	Folder          string    `json:"folder"`
+	Locust          string    `json:"locust"`
+	UserClass       string    `json:"user_class"`
+	Users           int       `json:"users"`
+	SpawnRate       float64   `json:"spawn_rate"`
+	RunTime         string    `json:"run_time"`
+	ConnectTimeout  *float64  `json:"connect_timeout_s"`
+	ResponseTimeout *float64  `json:"response_timeout_s"`
+	OnEMFILE        []string  `json:"on_emfile"`
+	Sweep           []int     `json:"sweep,omitempty"`
+	Generator       string    `json:"generator,omitempty"`
+	Workers         int       `json:"workers"`
+	SpawnRates      []float64 `json:"spawn_rates,omitempty"`
 }
 
 func setupOf(dir string, m *meta.Meta) Setup {
 	p := m.Parameters
 	return Setup{Folder: dir, Locust: m.Locust.Version, UserClass: p.UserClass, Users: p.Users,
 		SpawnRate: p.SpawnRate, RunTime: p.RunTime,
-		ConnectTimeout: p.ConnectTimeout, ResponseTimeout: p.ResponseTimeout, OnEMFILE: p.OnEMFILE}
+		ConnectTimeout: p.ConnectTimeout, ResponseTimeout: p.ResponseTimeout, OnEMFILE: p.OnEMFILE,
+		Sweep: p.Sweep, Generator: p.Generator, Workers: p.Workers, SpawnRates: p.SpawnRates}
 }
 
 // String is the setup in one sentence.
@@ -114,9 +119,31 @@ func (s Setup) String() string {
 	if len(s.OnEMFILE) > 0 {
 		emfile = strings.Join(s.OnEMFILE, " and ")
 	}
-	return fmt.Sprintf("%s: Locust %s, %d %s users (%g a second), %s a model; timeouts: connect %s, response %s; on EMFILE: %s",
-		filepath.Base(s.Folder), s.Locust, s.Users, s.UserClass, s.SpawnRate, s.RunTime,
-		secs(s.ConnectTimeout), secs(s.ResponseTimeout), emfile)
+	rate := strconv.FormatFloat(s.SpawnRate, 'g', -1, 64)
+	if len(s.SpawnRates) > 0 {
+		var rs []string
+		for _, r := range s.SpawnRates {
+			rs = append(rs, strconv.FormatFloat(r, 'g', -1, 64))
+		}
+		rate = strings.Join(rs, " and ")
+	}
+	load := fmt.Sprintf("%d %s users (%s a second), %s a model", s.Users, s.UserClass, rate, s.RunTime)
+	if len(s.Sweep) > 0 {
+		steps := make([]string, len(s.Sweep))
+		for i, u := range s.Sweep {
+			steps[i] = strconv.Itoa(u)
+		}
+		load = fmt.Sprintf("a sweep of %s %s users (ramps at %g a second), each step held %s", strings.Join(steps, ", "), s.UserClass, s.SpawnRate, s.RunTime)
+	}
+	gen := ""
+	switch s.Generator {
+	case "python":
+		gen = fmt.Sprintf("; generator: %d Python Locust worker(s)", s.Workers)
+	case "both":
+		gen = fmt.Sprintf("; generators: %d Go and %d Python worker(s), each model run with each", s.Workers, s.Workers)
+	}
+	return fmt.Sprintf("%s: Locust %s, %s; timeouts: connect %s, response %s; on EMFILE: %s%s",
+		filepath.Base(s.Folder), s.Locust, load, secs(s.ConnectTimeout), secs(s.ResponseTimeout), emfile, gen)
 }
 
 var serverHead = []string{"model", "accepted", "peak open conns", "peak threads", "peak child procs", "peak RSS MiB", "peak fds", "CPU s", "CPU % of a core", "EMFILE"}

@@ -1,7 +1,8 @@
 // Package report turns Locust CSV runs (package locustcsv) into the lab's
 // comparison: a table per model in Markdown, CSV or JSON, deltas against a
-// baseline with a regression gate, and charts as inline SVG (one
-// self-contained HTML file) and PNG.
+// baseline with a regression gate, a sweep's knee per model, and charts:
+// PNG and SVG drawn by gonum/plot, interactive ones in a self-contained
+// HTML page drawn by ECharts.
 package report
 
 import (
@@ -42,6 +43,14 @@ type Report struct {
 	Servers map[string]Server
 	// Setups are what each lab run folder ran (see LoadServers).
 	Setups []Setup
+	// Sweeps are the runs that were step-load sweeps, best knee first,
+	// judged against Level (see LoadSweeps).
+	Sweeps []SweepRun
+	Level  ServiceLevel
+	// Repeats are the models that ran more than once (see LoadRepeats).
+	Repeats []Repeat
+	// Seeds are the runs of a seeds preset (see LoadSeeds).
+	Seeds []SeedRun
 }
 
 // Build compares runs. Names must be unique.
@@ -188,6 +197,13 @@ func (r *Report) Markdown(w io.Writer) error {
 		return err
 	}
 	if err := r.serverMarkdown(w); err != nil {
+		return err
+	}
+	if err := r.sweepMarkdown(w); err != nil {
+		return err
+	}
+	r.repeatMarkdown(w)
+	if err := r.seedsMarkdown(w); err != nil {
 		return err
 	}
 	return r.setupMarkdown(w)

@@ -29,7 +29,7 @@ func TestLongHistoryDrawnThin(t *testing.T) {
 	if err := r.HTML(&page, "long", nil); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Count(page.String(), "<line"); lines > 4*plotW {
+	if lines := strings.Count(page.String(), "],["); lines > 4*plotW {
 		t.Errorf("%d lines drawn for %d points (page %d bytes)", lines, n, page.Len())
 	}
 	s := series{name: "x"}

@@ -33,13 +33,19 @@ func targetArgs(cfg *Config, s step) []string {
 // ZeroMQ socket on port.
 func masterArgs(cfg *Config, f features, locustfile, base, addr, admin string, port int, s step) []string {
 	args := []string{"-f", locustfile, "--master", "--headless",
-		"--expect-workers", strconv.Itoa(cfg.Workers),
-		"-u", strconv.Itoa(cfg.Users), "-r", strconv.FormatFloat(cfg.SpawnRate, 'g', -1, 64),
-		"-t", locustRunTime(cfg.RunTime),
-		"--csv", base, "--csv-full-history", "--html", base + ".html",
-		"--host", "http://" + addr,
-		"--master-bind-host", "127.0.0.1", "--master-bind-port", strconv.Itoa(port),
+		"--expect-workers", strconv.Itoa(cfg.Workers)}
+	// A sweep's load shape sets the users and ends the run itself.
+	if len(cfg.Sweep) == 0 {
+		rate := s.spawnRate
+		if rate == 0 {
+			rate = cfg.SpawnRate
+		}
+		args = append(args, "-u", strconv.Itoa(cfg.Users), "-r", strconv.FormatFloat(rate, 'g', -1, 64),
+			"-t", locustRunTime(cfg.RunTime))
 	}
+	args = append(args, "--csv", base, "--csv-full-history", "--html", base+".html",
+		"--host", "http://"+addr,
+		"--master-bind-host", "127.0.0.1", "--master-bind-port", strconv.Itoa(port))
 	if f.target {
 		args = append(args, "--target", s.model)
 	}
@@ -51,6 +57,41 @@ func masterArgs(cfg *Config, f features, locustfile, base, addr, admin string, p
 		args = append(args, "--target-admin-url", "http://"+admin)
 	}
 	return append(args, cfg.UserClass)
+}
+
+// pythonWorkerArgs are a Locust worker's arguments: the master's
+// locustfile, whose HttpUsers it runs.
+func pythonWorkerArgs(locustfile string, port int) []string {
+	return []string{"-f", locustfile, "--worker", "--master-host", "127.0.0.1", "--master-port", strconv.Itoa(port)}
+}
+
+// SweepLocustfile is the locustfile a sweep's master and Python workers
+// load, written into the run folder: the repository's, plus the load
+// shape of the sweep.
+const SweepLocustfile = "sweep_locustfile.py"
+
+// writeSweepLocustfile writes it. Locust puts a locustfile's folder on
+// sys.path, not the repository's, so the file adds that first.
+func writeSweepLocustfile(cfg *Config) (string, error) {
+	steps := make([]string, len(cfg.Sweep))
+	for i, u := range cfg.Sweep {
+		steps[i] = strconv.Itoa(u)
+	}
+	text := fmt.Sprintf(`"""The locustfile of this sweep, written by bin/lab run: the repository's
+user classes, and a load shape holding each user count for %s once ramped."""
+
+import sys
+
+sys.path.insert(0, %q)
+
+from locustfile import *  # noqa: F401,F403  the user classes and options
+from serverlab_locust.sweep import step_shape
+
+Sweep = step_shape([%s], hold=%s, spawn_rate=%s)
+`, cfg.RunTime, cfg.Repo, strings.Join(steps, ", "), seconds(cfg.RunTime),
+		strconv.FormatFloat(cfg.SpawnRate, 'g', -1, 64))
+	path := filepath.Join(cfg.Out, SweepLocustfile)
+	return path, os.WriteFile(path, []byte(text), 0o644)
 }
 
 // workerArgs are a Go worker's flags.

@@ -38,6 +38,85 @@ type Config struct {
 	// Locust chooses the master's Locust (see ChooseLocust); "": the
 	// pinned one.
 	Locust string
+	// Sweep, if set, makes each run a step-load sweep: the master ramps
+	// to each user count at SpawnRate and holds it for RunTime (a step's
+	// window); Users is then unused.
+	Sweep []int
+	// Generator is who makes the load: go (bin/boomer), python (Locust's
+	// own workers running the locustfile's HttpUsers) or both (every
+	// model run once with each); "": go.
+	Generator string
+	// Repeat runs every model this many times; 0 or 1: once.
+	Repeat int
+	// KneeFailPct and KneeP95 (ms), if set, are the service level a
+	// sweep's report judges its steps by; 0: the report's defaults.
+	KneeFailPct, KneeP95 float64
+	// SpawnRates, if set, runs every model once per spawn rate (the
+	// seeds preset's two ramps); SpawnRate is then unused.
+	SpawnRates []float64
+}
+
+func (c *Config) spawnRates() []float64 {
+	if len(c.SpawnRates) == 0 {
+		return []float64{c.SpawnRate}
+	}
+	return c.SpawnRates
+}
+
+// Generators are --generator's values; "both" runs each of the others.
+var Generators = []string{"go", "python", "both"}
+
+func (c *Config) generators() []string {
+	switch c.Generator {
+	case "", "go":
+		return []string{"go"}
+	case "both":
+		return []string{"go", "python"}
+	}
+	return []string{c.Generator}
+}
+
+func (c *Config) repeat() int {
+	if c.Repeat < 1 {
+		return 1
+	}
+	return c.Repeat
+}
+
+// SweepRamps are the planned seconds of each step's ramp, from the
+// previous user count at spawn rate (at least a second each), as the
+// sweep's load shape plans them.
+func SweepRamps(steps []int, spawnRate float64) []float64 {
+	var out []float64
+	prev := 0
+	for _, u := range steps {
+		out = append(out, math.Max(1, math.Ceil(math.Abs(float64(u-prev))/spawnRate)))
+		prev = u
+	}
+	return out
+}
+
+// rampSlack is how much longer than planned the load shape lets a ramp
+// run before it measures the step anyway (serverlab_locust/sweep.py's
+// RAMP_SLACK).
+const rampSlack = 30 * time.Second
+
+// loadTime is how long one run's load lasts as planned: Locust's -t, or
+// a sweep's ramps and windows.
+func (c *Config) loadTime() time.Duration {
+	if len(c.Sweep) == 0 {
+		return c.RunTime
+	}
+	var s float64
+	for _, r := range SweepRamps(c.Sweep, c.SpawnRate) {
+		s += r
+	}
+	return time.Duration(s*float64(time.Second)) + time.Duration(len(c.Sweep))*c.RunTime
+}
+
+// overrun is how much past loadTime a run may go before it is stopped.
+func (c *Config) overrun() time.Duration {
+	return masterMargin + time.Duration(len(c.Sweep))*rampSlack
 }
 
 // Defaults of the users' timeouts: the locustfile's own.
@@ -76,19 +155,33 @@ func (c *Config) onEMFILE() []string {
 
 // Preset is a named set of load parameters; explicit flags override it.
 type Preset struct {
-	Users     int
-	SpawnRate float64
-	RunTime   time.Duration
-	UserClass string
+	Users      int
+	SpawnRate  float64
+	RunTime    time.Duration
+	UserClass  string
+	Sweep      []int
+	SpawnRates []float64 // runs every model once per rate
+	Generator  string
+	Models     []string // the preset's models; none: every model
 }
 
 // Presets: lab is the comparison the report is made for, quick a smoke run
 // of a few seconds a model, max a closed loop of users that never wait, to
 // find each model's ceiling.
+//
+// sweep holds LabUsers at 10 to 5000 for 30 s each: the knee of every
+// model. seeds is the course reports' setup, 1000 LabUsers ramped at 100
+// and at 1000 a second (each rate a run), by bin/boomer and by Python
+// workers, for the models the course measured, and epoll.
 var Presets = map[string]Preset{
 	"lab":   {Users: 1000, SpawnRate: 100, RunTime: 60 * time.Second, UserClass: "LabUser"},
 	"quick": {Users: 20, SpawnRate: 20, RunTime: 5 * time.Second, UserClass: "LabUser"},
 	"max":   {Users: 200, SpawnRate: 50, RunTime: 30 * time.Second, UserClass: "HammerUser"},
+	"sweep": {Users: 5000, SpawnRate: 500, RunTime: 30 * time.Second, UserClass: "LabUser",
+		Sweep: []int{10, 100, 1000, 2000, 5000}},
+	"seeds": {Users: 1000, SpawnRate: 100, RunTime: 30 * time.Second, UserClass: "LabUser",
+		SpawnRates: []float64{100, 1000}, Generator: "both",
+		Models: []string{"single", "process", "thread", "select", "epoll"}},
 }
 
 // UserClasses are the locustfile's (and bin/boomer's) user classes.
@@ -104,6 +197,16 @@ type CPUSplit struct {
 // String is the form ParseCPUs reads, e.g. "0:1".
 func (c CPUSplit) String() string {
 	return cpuList(&c.Target) + ":" + cpuList(&c.Load)
+}
+
+func cpuIDs(s *unix.CPUSet) []int {
+	var ids []int
+	for i := 0; i < len(s)*64; i++ {
+		if s.IsSet(i) {
+			ids = append(ids, i)
+		}
+	}
+	return ids
 }
 
 func cpuList(s *unix.CPUSet) string {
@@ -205,6 +308,29 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--response-timeout %s: want more than 0", c.ResponseTimeout)
 	case c.Out == "":
 		return fmt.Errorf("no output folder")
+	case c.KneeFailPct < 0 || c.KneeFailPct > 100 || math.IsNaN(c.KneeFailPct):
+		return fmt.Errorf("--knee-failures %g: want a percentage, 0..100", c.KneeFailPct)
+	case c.KneeP95 < 0 || math.IsNaN(c.KneeP95) || math.IsInf(c.KneeP95, 0):
+		return fmt.Errorf("--knee-p95: want a duration more than 0")
+	case c.Repeat < 0 || c.Repeat > 100:
+		return fmt.Errorf("--repeat %d: want 1..100", c.Repeat)
+	case c.Generator != "" && !slices.Contains(Generators, c.Generator):
+		return fmt.Errorf("--generator %q: want go, python or both", c.Generator)
+	}
+	prev := 0
+	for _, u := range c.Sweep {
+		if u < 1 || u > 100000 {
+			return fmt.Errorf("--sweep: %d users: want 1..100000 a step", u)
+		}
+		if u == prev {
+			return fmt.Errorf("--sweep: %d twice in a row", u)
+		}
+		prev = u
+	}
+	for _, r := range c.SpawnRates {
+		if !(r > 0) || math.IsInf(r, 0) {
+			return fmt.Errorf("spawn rate %g: want a number more than 0", r)
+		}
 	}
 	if err := c.checkCPUs(); err != nil {
 		return err

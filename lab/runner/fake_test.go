@@ -319,12 +319,12 @@ func TestRunOrchestration(t *testing.T) {
 			t.Errorf("%s: target CPU %+v", r.Model, r.CPU)
 		}
 		base := filepath.Join(cfg.Out, r.Model)
-		for _, f := range []string{"_stats.csv", "_stats_history.csv", ".html", ".target.log", ".locust.log", ".boomer-1.log", ".boomer-2.log", ".metrics.txt"} {
+		for _, f := range []string{"_stats.csv", "_stats_history.csv", ".html", ".target.log", ".locust.log", ".boomer-1.log", ".boomer-2.log", ".metrics.txt", "_server.csv"} {
 			if _, err := os.Stat(base + f); err != nil {
 				t.Errorf("missing %s", base+f)
 			}
 		}
-		if len(r.Files) != 8 {
+		if len(r.Files) != 9 {
 			t.Errorf("%s: files %v", r.Model, r.Files)
 		}
 		targs := logValue(t, base+".target.log", "args")

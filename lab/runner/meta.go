@@ -27,10 +27,24 @@ func newMeta(cfg *Config, f features, preset string, now time.Time) *meta.Meta {
 			MaxFDs:     cfg.MaxFDs,
 			TargetCPUs: cpuList(&cfg.CPUs.Target),
 			LoadCPUs:   cpuList(&cfg.CPUs.Load),
+			Sweep:      cfg.Sweep,
+			Generator:  cfg.Generator,
+			SpawnRates: cfg.SpawnRates,
 		},
 		Go:    runtime.Version(),
 		Cores: runtime.NumCPU(),
 		Runs:  []meta.ModelRun{},
+	}
+	if cfg.KneeFailPct > 0 {
+		v := cfg.KneeFailPct
+		m.Parameters.KneeFailPct = &v
+	}
+	if cfg.KneeP95 > 0 {
+		v := cfg.KneeP95
+		m.Parameters.KneeP95 = &v
+	}
+	if cfg.Repeat > 1 {
+		m.Parameters.Repeat = cfg.Repeat
 	}
 	if f.timeouts {
 		c, r := cfg.connectTimeout().Seconds(), cfg.responseTimeout().Seconds()

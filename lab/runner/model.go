@@ -46,7 +46,13 @@ type modelRun struct {
 func (r *run) model(ctx context.Context, i int, s step) meta.ModelRun {
 	m := &modelRun{run: r, ctx: ctx, i: i, step: s, base: filepath.Join(r.cfg.Out, s.label),
 		live: &liveStats{}}
-	m.mr = meta.ModelRun{Model: s.model, OnEMFILE: s.onEMFILE, Started: time.Now(), MasterExit: -1}
+	m.mr = meta.ModelRun{Model: s.model, OnEMFILE: s.onEMFILE, Generator: s.generator, Started: time.Now(), MasterExit: -1}
+	if len(r.cfg.SpawnRates) > 0 {
+		m.mr.SpawnRate = s.spawnRate
+	}
+	if r.cfg.repeat() > 1 {
+		m.mr.Repeat = s.repeat
+	}
 	if s.label != s.model {
 		m.mr.Name = s.label
 	}
@@ -54,6 +60,7 @@ func (r *run) model(ctx context.Context, i int, s step) meta.ModelRun {
 		r.started = m.mr.Started
 	}
 	defer m.stopAll()
+	defer func() { m.samples.closeSeries() }()
 	if err := m.runSteps(); err != nil {
 		m.mr.Error = err.Error()
 	}
@@ -118,7 +125,10 @@ func (m *modelRun) startTarget() error {
 		return err
 	}
 	m.mr.TargetAddr = m.addr
-	m.samples = &sampler{admin: m.admin, peaks: map[string]float64{}}
+	m.samples = &sampler{admin: m.admin, peaks: map[string]float64{}, loadCPUs: cpuIDs(&cfg.CPUs.Load)}
+	if err := m.samples.openSeries(m.base+ServerSeriesSuffix, m.mr.TargetPID); err != nil {
+		return err
+	}
 	m.samples.sample()
 	return nil
 }
@@ -139,22 +149,40 @@ func (m *modelRun) startMaster() error {
 	}
 	m.procs = append(m.procs, master)
 	m.master = master
+	m.samples.master = master.cmd.Process.Pid
 	// The target's CPU time is measured over the load: from the first
 	// requests seen to the master's end (from here, if none are seen).
 	m.cpu.start(m.mr.TargetPID)
 	return nil
 }
 
-// startWorkers starts the Go workers, which connect to the master.
+// workerLog is worker w's log file.
+func (m *modelRun) workerLog(w int) string {
+	if m.step.generator == "python" {
+		return fmt.Sprintf("%s.worker-%d.log", m.base, w)
+	}
+	return fmt.Sprintf("%s.boomer-%d.log", m.base, w)
+}
+
+// startWorkers starts the workers, which connect to the master: Go
+// workers, or Locust's own running the locustfile's HttpUsers.
 func (m *modelRun) startWorkers() error {
 	for w := 1; w <= m.cfg.Workers; w++ {
+		name := fmt.Sprintf("boomer %d", w)
 		cmd := exec.Command(filepath.Join(m.cfg.BinDir, "boomer"), workerArgs(&m.cfg, m.port)...)
-		wp, err := start(fmt.Sprintf("boomer %d", w), cmd, fmt.Sprintf("%s.boomer-%d.log", m.base, w), nil, &m.cfg.CPUs.Load)
+		if m.step.generator == "python" {
+			name = fmt.Sprintf("locust worker %d", w)
+			cmd = exec.Command(m.locust.Path, pythonWorkerArgs(m.locustfile, m.port)...)
+			cmd.Dir = m.cfg.Repo
+			cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
+		}
+		wp, err := start(name, cmd, m.workerLog(w), nil, &m.cfg.CPUs.Load)
 		if err != nil {
 			return err
 		}
 		m.procs = append(m.procs, wp)
 		m.workers = append(m.workers, wp)
+		m.samples.workers = append(m.samples.workers, wp.cmd.Process.Pid)
 	}
 	return nil
 }
@@ -176,11 +204,11 @@ func (m *modelRun) current() Live {
 func (m *modelRun) watch() error {
 	tick := time.NewTicker(progressEvery)
 	defer tick.Stop()
-	deadline := time.NewTimer(m.cfg.RunTime + masterMargin)
+	deadline := time.NewTimer(m.cfg.loadTime() + m.cfg.overrun())
 	defer deadline.Stop()
 	var workersGone <-chan time.Time
 	loadStart := time.Now()
-	planned := time.Duration(len(m.steps)) * m.cfg.RunTime
+	planned := time.Duration(len(m.steps)) * m.cfg.loadTime()
 	// The model's clock starts with its first requests, as Locust's -t
 	// starts once the workers are there.
 	var firstSeen time.Time
@@ -194,7 +222,7 @@ func (m *modelRun) watch() error {
 			}
 			elapsed = time.Since(firstSeen)
 		}
-		m.pr.update(statusLine(m.i+1, len(m.steps), m.step.label, elapsed, m.cfg.RunTime,
+		m.pr.update(statusLine(m.i+1, len(m.steps), m.step.label, elapsed, m.cfg.loadTime(),
 			time.Since(m.started), planned, v))
 	}
 	defer func() {
@@ -211,11 +239,11 @@ func (m *modelRun) watch() error {
 		case <-m.ctx.Done():
 			// Locust writes its CSVs and HTML on SIGTERM too.
 		case <-deadline.C:
-			err = fmt.Errorf("the Locust master was still running %s after its run time; stopped", masterMargin)
+			err = fmt.Errorf("the Locust master was still running %s after its run time; stopped", m.cfg.overrun())
 		case <-m.target.done:
 			err = fmt.Errorf("target exited during the run (%s): %s", m.target.describe(), lastWords(m.base+".target.log"))
 		case <-workersGone:
-			err = fmt.Errorf("every worker exited before the master ended the run: %s", lastWords(m.base+".boomer-1.log"))
+			err = fmt.Errorf("every worker exited before the master ended the run: %s", lastWords(m.workerLog(1)))
 		case <-tick.C:
 			m.samples.sample()
 			status()
@@ -251,6 +279,7 @@ func (m *modelRun) collect() error {
 		}
 	}
 	m.samples.sample()
+	m.samples.closeSeries()
 	m.samples.record(&m.mr, m.base+".metrics.txt")
 	if req, fail, err := locustcsv.Totals(m.base + locustcsv.StatsSuffix); err == nil {
 		m.mr.Requests, m.mr.Failures = int64(req), int64(fail)
@@ -274,7 +303,7 @@ func (m *modelRun) verdict() error {
 	}
 	for j, w := range m.workers {
 		if w.exited() && w.exitCode() != 0 {
-			return fmt.Errorf("worker %d ended with %s: %s", j+1, w.describe(), lastWords(fmt.Sprintf("%s.boomer-%d.log", m.base, j+1)))
+			return fmt.Errorf("worker %d ended with %s: %s", j+1, w.describe(), lastWords(m.workerLog(j+1)))
 		}
 	}
 	m.mr.Completed = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func TestRunPassesTimeoutsAndEMFILEModes(t *testing.T) {
 				t.Errorf("master args %q lack %q", margs, want)
 			}
 		}
-		if len(r.Files) != 7 || r.Files[0] != "alpha-"+mode+".boomer-1.log" {
+		if len(r.Files) != 8 || r.Files[0] != "alpha-"+mode+".boomer-1.log" {
 			t.Errorf("files %v", r.Files)
 		}
 	}
@@ -142,6 +143,53 @@ func TestPlan(t *testing.T) {
 	}
 	if got := names(plan(&cfg, features{})); got != "a:a: b:b:" {
 		t.Errorf("no --on-emfile: %s", got)
+	}
+	// Generators, spawn rates and repeats multiply the runs, a model's
+	// runs together, each named by what sets it apart.
+	seeds := Config{Models: []string{"a"}, Generator: "both", SpawnRates: []float64{100, 1000}}
+	var got []string
+	for _, s := range plan(&seeds, features{}) {
+		got = append(got, s.label+":"+s.generator+":"+strconv.FormatFloat(s.spawnRate, 'g', -1, 64))
+	}
+	if strings.Join(got, " ") != "a-go-ramp100:go:100 a-go-ramp1000:go:1000 a-python-ramp100:python:100 a-python-ramp1000:python:1000" {
+		t.Errorf("seeds: %s", got)
+	}
+	rep := Config{Models: []string{"a", "b"}, Repeat: 2}
+	got = nil
+	for _, s := range plan(&rep, features{}) {
+		got = append(got, s.label)
+	}
+	if strings.Join(got, " ") != "a-run1 a-run2 b-run1 b-run2" {
+		t.Errorf("--repeat 2: %s", got)
+	}
+}
+
+// A sweep's master gets no -u, -r or -t: its load shape sets the users
+// and ends the run; the locustfile written for it holds the steps.
+func TestSweepMasterArgsAndLocustfile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Users: 7, SpawnRate: 50, RunTime: 20 * time.Second, Workers: 2, UserClass: "LabUser",
+		Sweep: []int{10, 100, 1000}, Repo: "/the/repo", Out: dir}
+	args := strings.Join(masterArgs(&cfg, features{}, "/x/sweep_locustfile.py", "/o/m", "127.0.0.1:1", "", 5557, step{model: "m"}), " ")
+	for _, bad := range []string{" -u ", " -r ", " -t "} {
+		if strings.Contains(args, bad) {
+			t.Errorf("master args have %q: %s", bad, args)
+		}
+	}
+	path, err := writeSweepLocustfile(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	for _, want := range []string{`sys.path.insert(0, "/the/repo")`, "from locustfile import *",
+		"Sweep = step_shape([10, 100, 1000], hold=20, spawn_rate=50)"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %q:\n%s", path, want, b)
+		}
+	}
+	// Ramps of 1, 2 and 18 s, and three windows of 20 s.
+	if got := cfg.loadTime(); got != 81*time.Second {
+		t.Errorf("load time %s", got)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,29 +63,50 @@ func ListModels(binDir string) ([]string, error) {
 	return models, nil
 }
 
-// step is one model run in one --on-emfile mode.
+// step is one model run in one --on-emfile mode, by one generator, at
+// one spawn rate, one of --repeat.
 type step struct {
-	label    string // the files' prefix and the report's row
-	model    string
-	onEMFILE string // "" when bin/target has no such flag
+	label     string // the files' prefix and the report's row
+	model     string
+	onEMFILE  string // "" when bin/target has no such flag
+	generator string // go or python
+	spawnRate float64
+	repeat    int // 1..Repeat
 }
 
-// plan lists the runs: each model once per --on-emfile mode, the modes of
-// one model one after the other. With one mode a run is named for its
-// model; with several, MODEL-MODE.
+// plan lists the runs: each model once per --on-emfile mode, generator,
+// spawn rate and repeat, a model's runs one after the other. A run is
+// named for its model, followed by what tells its runs apart when there
+// are several: MODEL[-MODE][-GENERATOR][-rampRATE][-runN].
 func plan(cfg *Config, f features) []step {
 	modes := cfg.onEMFILE()
 	if !f.onEMFILE {
 		modes = []string{""}
 	}
+	gens, rates, n := cfg.generators(), cfg.spawnRates(), cfg.repeat()
 	var steps []step
 	for _, m := range cfg.Models {
 		for _, mode := range modes {
-			s := step{label: m, model: m, onEMFILE: mode}
-			if len(modes) > 1 {
-				s.label = m + "-" + mode
+			for _, g := range gens {
+				for _, rate := range rates {
+					for k := 1; k <= n; k++ {
+						s := step{label: m, model: m, onEMFILE: mode, generator: g, spawnRate: rate, repeat: k}
+						if len(modes) > 1 {
+							s.label += "-" + mode
+						}
+						if len(gens) > 1 {
+							s.label += "-" + g
+						}
+						if len(rates) > 1 {
+							s.label += "-ramp" + strconv.FormatFloat(rate, 'g', -1, 64)
+						}
+						if n > 1 {
+							s.label += "-run" + strconv.Itoa(k)
+						}
+						steps = append(steps, s)
+					}
+				}
 			}
-			steps = append(steps, s)
 		}
 	}
 	return steps
@@ -152,8 +174,18 @@ func prepare(cfg Config, opt Options) (*run, error) {
 	if err := f.check(&cfg); err != nil {
 		return nil, err
 	}
+	if cfg.Generator == "python" || cfg.Generator == "both" {
+		if !atLeast(loc.Version, "2.13") {
+			return nil, fmt.Errorf("--generator %s: Locust %s's Python workers cannot join its own master; run the pinned Locust (no --locust)", cfg.Generator, loc.Version)
+		}
+	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
+	}
+	if len(cfg.Sweep) > 0 {
+		if locustfile, err = writeSweepLocustfile(&cfg); err != nil {
+			return nil, err
+		}
 	}
 	r := &run{cfg: cfg, opt: opt, pr: pr, locust: loc, locustfile: locustfile, features: f, steps: plan(&cfg, f)}
 	r.meta = newMeta(&cfg, f, opt.Preset, time.Now())
@@ -165,10 +197,22 @@ func prepare(cfg Config, opt Options) (*run, error) {
 	if len(r.steps) != len(cfg.Models) {
 		runs = fmt.Sprintf("%d runs (%d models)", len(r.steps), len(cfg.Models))
 	}
-	pr.line("lab: %s, %s each, %d %s users (spawn rate %g), %s; results in %s",
-		runs, cfg.RunTime, cfg.Users, cfg.UserClass, cfg.SpawnRate, r.setup(), cfg.Out)
+	load := fmt.Sprintf("%s each, %d %s users (spawn rate %g)", cfg.RunTime, cfg.Users, cfg.UserClass, cfg.SpawnRate)
+	if len(cfg.Sweep) > 0 {
+		load = fmt.Sprintf("a sweep of %s %s (%s each, spawn rate %g: about %s a run)",
+			joinInts(cfg.Sweep), cfg.UserClass, cfg.RunTime, cfg.SpawnRate, cfg.loadTime().Round(time.Second))
+	}
+	pr.line("lab: %s, %s, %s; results in %s", runs, load, r.setup(), cfg.Out)
 	pr.line("lab: Locust %s: %s (%s)", loc.Version, loc.Path, loc.describe())
 	return r, nil
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
 
 // setup says what the users' timeouts and the targets' EMFILE mode are.
