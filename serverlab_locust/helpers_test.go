@@ -4,7 +4,6 @@
 package serverlablocust
 
 import (
-	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/locusts"
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
@@ -128,49 +128,27 @@ func startTarget(t *testing.T, more ...string) target {
 	args := append([]string{"--model", "epoll", "--addr", "127.0.0.1:0", "--admin-addr", admin,
 		"--docroot", filepath.Join(root(t), "targets", "www")}, more...)
 	cmd := exec.Command(bin, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stderr testbin.Output
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start target: %v", err)
+	p, err := launch.Start(cmd, 20*time.Second)
+	if err != nil {
+		t.Fatalf("target: %v; stderr: %s", err, stderr.String())
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-p.Exited():
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
-			<-done
+			<-p.Exited()
 		}
 	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "listening on ") {
-				lines <- sc.Text()
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case l := <-lines:
-		addr, _, _ := strings.Cut(strings.TrimPrefix(l, "listening on "), " ")
-		tg := target{site: "http://" + addr, admin: "http://" + admin}
-		eventually(t, 20*time.Second, "the admin port to answer", func() (bool, string) {
-			_, err := get(tg.admin + "/healthz")
-			return err == nil, fmt.Sprint(err)
-		})
-		return tg
-	case <-time.After(20 * time.Second):
-		t.Fatalf("target did not say it was listening; stderr: %s", stderr.String())
-	}
-	return target{}
+	tg := target{site: "http://" + p.Ready.Addr, admin: "http://" + admin}
+	eventually(t, 20*time.Second, "the admin port to answer", func() (bool, string) {
+		_, err := get(tg.admin + "/healthz")
+		return err == nil, fmt.Sprint(err)
+	})
+	return tg
 }
 
 func startWorker(t *testing.T, masterPort int) *proc {

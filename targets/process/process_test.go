@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"serverlab/targets/process/proctest"
+	"serverlab/internal/proctest"
 )
 
 func TestMain(m *testing.M) { proctest.MainAsReaper(m) }

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
 )
@@ -54,25 +55,14 @@ func Start(t testing.TB, model string, extra ...string) *Target {
 	// A group of its own, so that a test can signal it the way a terminal
 	// does.
 	tg.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := tg.cmd.StdoutPipe()
+	p, err := launch.Start(tg.cmd, 30*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("target --model %s: %v\n%s", model, err, tg.stderr.String())
 	}
-	if err := tg.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tg.Pid = tg.cmd.Process.Pid
-	lines := make(chan string, 64) // never blocks: the target prints two lines
+	tg.Addr, tg.Admin, tg.Pid = p.Ready.Addr, p.Ready.Admin, p.Pid()
 	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, out)
-	}()
-	go func() {
-		tg.err = tg.cmd.Wait()
+		<-p.Exited()
+		tg.err = p.Err()
 		close(tg.exited)
 	}()
 	t.Cleanup(func() {
@@ -83,24 +73,6 @@ func Start(t testing.TB, model string, extra ...string) *Target {
 			<-tg.exited
 		}
 	})
-	deadline := time.After(30 * time.Second)
-	for tg.Addr == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				<-tg.exited
-				t.Fatalf("target --model %s exited before listening: %v\n%s", model, tg.err, tg.stderr.String())
-			}
-			if a, found := strings.CutPrefix(l, "admin on "); found {
-				tg.Admin = a
-			}
-			if rest, found := strings.CutPrefix(l, "listening on "); found {
-				tg.Addr, _, _ = strings.Cut(rest, " ")
-			}
-		case <-deadline:
-			t.Fatalf("target --model %s did not start listening within 30s\n%s", model, tg.stderr.String())
-		}
-	}
 	return tg
 }
 
