@@ -97,12 +97,11 @@ func TestWorkflowRunsTheScript(t *testing.T) {
 	}
 }
 
-// runGate runs the script as CI does, on one model for a few seconds.
-func runGate(t *testing.T, baseline, out string) (string, int) {
+// runGate runs the script with env added to the test's own.
+func runGate(t *testing.T, env ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(root(t), "ci/lab-gate.sh"))
-	cmd.Env = append(os.Environ(), "LAB_MODELS=epoll", "LAB_RUN_TIME=5s",
-		"LAB_BASELINE="+baseline, "LAB_OUT="+out)
+	cmd.Env = append(os.Environ(), env...)
 	b, err := cmd.CombinedOutput()
 	code := 0
 	if err != nil {
@@ -115,16 +114,17 @@ func runGate(t *testing.T, baseline, out string) (string, int) {
 	return string(b), code
 }
 
-// TestLabGate runs the recipe against the committed baseline (it passes),
-// then against a baseline whose epoll was three times as fast (it fails,
-// naming the model), as a CI would see both.
+// TestLabGate runs the recipe as CI does, against the committed baseline (it
+// passes); then makes a baseline of its own, as LAB_UPDATE_BASELINE does,
+// makes its epoll three times as fast, and expects the gate to fail naming
+// the model.
 func TestLabGate(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root(t), ".venv/bin/locust")); err != nil {
 		t.Fatalf("no .venv/bin/locust (run scripts/setup.sh): %v", err)
 	}
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "run")
-	log, code := runGate(t, filepath.Join(root(t), "ci/baseline"), out)
+	log, code := runGate(t, "LAB_OUT="+out)
 	if code != 0 || !strings.Contains(log, "== gate passed") {
 		t.Fatalf("against ci/baseline: exit %d\n%s", code, log)
 	}
@@ -138,11 +138,18 @@ func TestLabGate(t *testing.T) {
 	}
 
 	faster := filepath.Join(tmp, "faster")
-	if err := os.CopyFS(faster, os.DirFS(filepath.Join(root(t), "ci/baseline"))); err != nil {
-		t.Fatal(err)
+	one := []string{"LAB_MODELS=epoll", "LAB_RUN_TIME=5s", "LAB_BASELINE=" + faster}
+	log, code = runGate(t, append(one, "LAB_UPDATE_BASELINE=1", "LAB_OUT="+filepath.Join(tmp, "run2"))...)
+	if code != 0 || !strings.Contains(log, "== baseline updated") {
+		t.Fatalf("LAB_UPDATE_BASELINE=1: exit %d\n%s", code, log)
+	}
+	for _, f := range []string{"meta.json", "epoll_stats.csv", "epoll_stats_history.csv", "epoll_failures.csv"} {
+		if _, err := os.Stat(filepath.Join(faster, f)); err != nil {
+			t.Errorf("the new baseline: %v", err)
+		}
 	}
 	scaleRPS(t, filepath.Join(faster, "epoll_stats.csv"), 3)
-	log, code = runGate(t, faster, filepath.Join(tmp, "run2"))
+	log, code = runGate(t, append(one, "LAB_OUT="+filepath.Join(tmp, "run3"))...)
 	if code != 1 || !strings.Contains(log, "== gate FAILED") || !strings.Contains(log, "regression: epoll: RPS") {
 		t.Fatalf("against a faster baseline: exit %d, want 1 naming epoll\n%s", code, log)
 	}

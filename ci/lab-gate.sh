@@ -18,8 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MODELS=${LAB_MODELS:-epoll,thread,goroutine}
-RUN_TIME=${LAB_RUN_TIME:-5s}
+MODELS=${LAB_MODELS:-epoll,thread}
+RUN_TIME=${LAB_RUN_TIME:-10s}
 BASELINE=${LAB_BASELINE:-ci/baseline}
 MAX_REGRESSION=${LAB_MAX_REGRESSION:-30}
 OUT=${LAB_OUT:-results/ci}

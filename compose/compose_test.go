@@ -188,7 +188,7 @@ func TestCheckerCatchesBreakage(t *testing.T) {
 		},
 		{
 			name:  "web UI on every interface",
-			edits: []edit{{ComposeFile, `"${LOCUST_WEB_BIND:-127.0.0.1}:8089:8089"`, `"8089:8089"`}},
+			edits: []edit{{ComposeFile, `"${LOCUST_WEB_BIND:-127.0.0.1}:${LOCUST_WEB_PORT:-8089}:8089"`, `"8089:8089"`}},
 			want:  []string{"service master: port 8089 published on every interface"},
 		},
 		{
@@ -199,7 +199,7 @@ func TestCheckerCatchesBreakage(t *testing.T) {
 		{
 			name: "master port published",
 			edits: []edit{
-				{ComposeFile, "      - \"${LOCUST_WEB_BIND:-127.0.0.1}:8089:8089\"\n", "      - \"${LOCUST_WEB_BIND:-127.0.0.1}:8089:8089\"\n      - \"127.0.0.1:5557:5557\"\n"},
+				{ComposeFile, "      - \"${LOCUST_WEB_BIND:-127.0.0.1}:${LOCUST_WEB_PORT:-8089}:8089\"\n", "      - \"${LOCUST_WEB_BIND:-127.0.0.1}:${LOCUST_WEB_PORT:-8089}:8089\"\n      - \"127.0.0.1:5557:5557\"\n"},
 				{ComposeFile, "    expose:\n      - \"5557\"\n", ""},
 			},
 			want: []string{"master port 5557 is published", "does not expose 5557"},
