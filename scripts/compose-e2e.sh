@@ -125,6 +125,12 @@ eventually 30 test "$(stats 'd["state"]')" = stopped
 r=$?
 check "POST /stop" "state $(stats 'd["state"]')" $r
 
+# The worker took the engine's hard open-files limit as its own.
+wlim=$(grep 'open files' "/proc/$(docker inspect -f '{{.State.Pid}}' "$("${DC[@]}" ps -q worker | head -1)")/limits" | awk '{print $4 "/" $5}')
+[ -n "$wlim" ] && [ "${wlim%/*}" = "${wlim#*/}" ]
+r=$?
+check "worker's open files" "soft/hard $wlim: raised to what the engine grants" $r
+
 # 4. More workers.
 "${DC[@]}" up -d --scale worker=3 --wait --wait-timeout 120 >>"$LOG" 2>&1
 eventually 60 test "$(stats 'd["worker_count"]')" = 3
