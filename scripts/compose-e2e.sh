@@ -73,6 +73,9 @@ eventually() {
 	done
 }
 stats() { json "$WEB/stats/requests" "$1"; }
+# Conditions for eventually: functions, so that each try reads afresh.
+state_is() { [ "$(stats 'd["state"]')" = "$1" ]; }
+workers_are() { [ "$(stats 'd["worker_count"]')" = "$1" ]; }
 post() { curl -fsS --max-time 10 -X POST "$@" >>"$LOG" 2>&1; }
 target_ids() { "${DC[@]}" ps -q $(targets) 2>/dev/null | sort | tr '\n' ' '; }
 targets() { "${DC[@]}" config --services | grep '^target-' | tr '\n' ' '; }
@@ -104,7 +107,7 @@ r=$?
 check "docker compose port target-epoll 8080" "the site on $site" $r
 
 # 3. A run through the web UI's HTTP API: the fields the start form posts.
-eventually 60 test "$(stats 'd["worker_count"]')" = 1
+eventually 60 workers_are 1
 r=$?
 check "Workers" "1 worker connected ($(stats 'd["worker_count"]'))" $r
 post "$WEB/swarm" -d user_count=50 -d spawn_rate=25 -d host= -d user_classes=LabUser \
@@ -121,7 +124,7 @@ tgt=$(json "$WEB/target/stats" '"%s answered=%s" % (d.get("target"), d.get("answ
 r=$?
 check "Target tab" "/target/stats: $tgt" $r
 post "$WEB/stop"
-eventually 30 test "$(stats 'd["state"]')" = stopped
+eventually 30 state_is stopped
 r=$?
 check "POST /stop" "state $(stats 'd["state"]')" $r
 
@@ -133,7 +136,7 @@ check "worker's open files" "soft/hard $wlim: raised to what the engine grants" 
 
 # 4. More workers.
 "${DC[@]}" up -d --scale worker=3 --wait --wait-timeout 120 >>"$LOG" 2>&1
-eventually 60 test "$(stats 'd["worker_count"]')" = 3
+eventually 60 workers_are 3
 r=$?
 check "up -d --scale worker=3" "Workers: $(stats 'd["worker_count"]')" $r
 [ "$before" = "$(target_ids)" ]
@@ -160,7 +163,7 @@ check "failures in the UI's stats" "$(failures) failures; errors: $(stats '"; ".
 tab=$(json "$WEB/target/stats" '"EMFILE %s, open fds %s/%s" % (d["figures"]["emfile"], d["figures"]["open_fds"], d["figures"]["max_fds"]) if d.get("figures") else "not answering: %s" % d.get("error")')
 say "      Target tab: $tab"
 post "$WEB/stop"
-eventually 60 test "$(stats 'd["state"]')" = stopped
+eventually 60 state_is stopped
 eventually 60 emfile_seen
 r=$?
 check "EMFILE in /metrics after the run" "serverlab_accept_errors_total{errno=\"EMFILE\"} $(emfile)" $r
