@@ -7,6 +7,7 @@ package httpuser
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,9 +35,16 @@ type Options struct {
 	// Close sends Connection: close and opens a new connection for every
 	// request.
 	Close bool
-	// Timeout bounds each request, connecting included. 0 waits forever,
-	// as HttpUser does by default.
-	Timeout time.Duration
+	// ConnectTimeout bounds establishing a connection; 0 waits as long
+	// as the kernel does.
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds each wait on the server once connected:
+	// sending the request, the first byte of the response, and every gap
+	// between its bytes. It is the read timeout of requests (Python), which
+	// applies to each socket operation, so a response that keeps arriving
+	// is never cut however long it takes in all, and a server that stalls
+	// fails after the same time in Go and in Python. 0 waits forever.
+	ResponseTimeout time.Duration
 	// UserAgent is sent with every request; empty means "serverlab-boomer".
 	UserAgent string
 }
@@ -87,7 +95,7 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 		addr:   net.JoinHostPort(u.Hostname(), port),
 		host:   u.Host,
 		prefix: strings.TrimSuffix(u.Path, "/"),
-		dialer: net.Dialer{Timeout: opts.Timeout},
+		dialer: net.Dialer{Timeout: opts.ConnectTimeout},
 	}
 	c.stop = context.AfterFunc(ctx, func() { c.Close() })
 	return c, nil
@@ -139,8 +147,8 @@ func (c *Client) do(path, name string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if c.opts.Timeout > 0 {
-		conn.SetDeadline(time.Now().Add(c.opts.Timeout))
+	if c.opts.ResponseTimeout > 0 {
+		conn.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
 	}
 	req := &c.req
 	req.Reset()
@@ -152,7 +160,7 @@ func (c *Client) do(path, name string) (int64, error) {
 	if c.opts.Close {
 		req.SetConnectionClose()
 	}
-	conn.err, conn.read = nil, 0
+	conn.startResponse(c.opts.ResponseTimeout)
 	if err := req.Write(c.bw); err != nil {
 		c.drop()
 		return 0, c.wireError(err, conn)
@@ -197,7 +205,7 @@ func (c *Client) connection() (*countingConn, error) {
 	nc, err := c.dialer.Dial("tcp", c.addr)
 	if err != nil {
 		if isTimeout(err) {
-			return nil, &TimeoutError{Addr: c.addr, After: c.opts.Timeout, Connect: true}
+			return nil, &TimeoutError{Addr: c.addr, After: c.opts.ConnectTimeout, Connect: true}
 		}
 		return nil, err
 	}
@@ -244,15 +252,61 @@ func (c *Client) wireError(err error, conn *countingConn) error {
 		err = conn.err
 	}
 	if isTimeout(err) || errors.Is(err, fasthttp.ErrTimeout) {
-		return &TimeoutError{Addr: c.addr, After: c.opts.Timeout}
+		return &TimeoutError{Addr: c.addr, After: c.opts.ResponseTimeout}
 	}
-	if errors.Is(err, io.EOF) && conn.read == 0 {
+	if conn.read == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 		return errRemoteDisconnected
 	}
+	// Python reads the status line first and judges it alone.
+	if line, ok := badStatusLine(conn.head); ok {
+		return &BadStatusLineError{Line: line}
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if want := c.resp.Header.ContentLength(); want > 0 {
+			if end := bytes.Index(conn.head, []byte("\r\n\r\n")); end >= 0 {
+				got := conn.read - int64(end+4)
+				if got >= 0 && got < int64(want) {
+					return &IncompleteReadError{Read: got, Expected: int64(want) - got}
+				}
+			}
+		}
 		return errIncompleteRead
 	}
 	return err
+}
+
+// badStatusLine applies the check of Python's http.client to the first
+// line of a response: it is returned, as read, when Python would raise
+// BadStatusLine for it.
+func badStatusLine(head []byte) (string, bool) {
+	if len(head) == 0 {
+		return "", false
+	}
+	line := head
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		line = head[:i+1]
+	}
+	fields := strings.Fields(string(line))
+	if len(fields) == 0 || !strings.HasPrefix(fields[0], "HTTP/") {
+		return latin1(line), true
+	}
+	if len(fields) < 2 {
+		return latin1(line), true
+	}
+	status, err := strconv.Atoi(fields[1])
+	if err != nil || status < 100 || status > 999 {
+		return latin1(line), true
+	}
+	return "", false
+}
+
+// latin1 decodes b as Python decodes a status line: ISO-8859-1.
+func latin1(b []byte) string {
+	r := make([]rune, len(b))
+	for i, c := range b {
+		r[i] = rune(c)
+	}
+	return string(r)
 }
 
 // dropped reports whether the peer closed (or sent unasked-for bytes on) a
@@ -281,17 +335,36 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-// countingConn remembers what the last reads saw, because fasthttp folds
-// every error on a response's first byte into io.EOF.
+// headSize is how much of each response is kept to name a malformed one.
+const headSize = 1024
+
+// countingConn remembers what the reads of one response saw, because
+// fasthttp folds every error on a response's first byte into io.EOF and
+// does not say how much of a body came; it also arms the read deadline
+// before each read, which makes the response timeout one per wait.
 type countingConn struct {
 	net.Conn
-	read int64
-	err  error
+	timeout time.Duration
+	read    int64
+	err     error
+	head    []byte
+	buf     [headSize]byte
+}
+
+// startResponse resets what is remembered, before a request is sent.
+func (c *countingConn) startResponse(timeout time.Duration) {
+	c.timeout, c.read, c.err, c.head = timeout, 0, nil, c.buf[:0]
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
+	if c.timeout > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	}
 	n, err := c.Conn.Read(p)
 	c.read += int64(n)
+	if room := headSize - len(c.head); room > 0 && n > 0 {
+		c.head = append(c.head, p[:min(n, room)]...)
+	}
 	if err != nil {
 		c.err = err
 	}
@@ -317,10 +390,11 @@ func (e *StatusError) Error() string {
 	return strconv.Itoa(e.Status) + " " + kind + " Error: " + reason + " for url: " + e.URL
 }
 
-// TimeoutError is a request that outlived Options.Timeout.
+// TimeoutError is a connection not made within Options.ConnectTimeout, or
+// a server silent for Options.ResponseTimeout.
 type TimeoutError struct {
 	Addr    string
-	After   time.Duration // Options.Timeout
+	After   time.Duration // the timeout that ran out
 	Connect bool          // still connecting
 }
 
@@ -333,6 +407,23 @@ func (e *TimeoutError) Error() string {
 
 // Timeout lets callers treat it as any other timeout.
 func (e *TimeoutError) Timeout() bool { return true }
+
+// BadStatusLineError is a response whose first line is not an HTTP
+// status line.
+type BadStatusLineError struct {
+	Line string // as read, line end included
+}
+
+func (e *BadStatusLineError) Error() string { return "bad status line " + strconv.Quote(e.Line) }
+
+// IncompleteReadError is a response body cut short of its Content-Length.
+type IncompleteReadError struct {
+	Read, Expected int64 // bytes of the body read, and still missing
+}
+
+func (e *IncompleteReadError) Error() string {
+	return "IncompleteRead(" + strconv.FormatInt(e.Read, 10) + " bytes read, " + strconv.FormatInt(e.Expected, 10) + " more expected)"
+}
 
 var (
 	// ErrClosed is returned, and nothing recorded, once the client is
