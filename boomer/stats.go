@@ -121,6 +121,11 @@ func (e *entry) serialize() map[string]any {
 	}
 }
 
+// equalCounts says whether e counts exactly requests and failures.
+func (e *entry) equalCounts(requests, failures int64) bool {
+	return e.numRequests == requests && e.numFailures == failures
+}
+
 // percentile is Locust's calculate_response_time_percentile.
 func (e *entry) percentile(p float64) int64 {
 	keys := sortedKeys(e.responseTimes)
