@@ -108,9 +108,17 @@ func root(t *testing.T) string {
 // base URL.
 func startTarget(t *testing.T) string {
 	t.Helper()
+	return startModel(t, "epoll")
+}
+
+// startModel runs bin/target --model model with more flags on a free
+// port and returns its base URL.
+func startModel(t *testing.T, model string, flags ...string) string {
+	t.Helper()
 	bin := testbin.Build(t, "serverlab/targets/cmd/target")
 	r := root(t)
-	cmd := exec.Command(bin, "--model", "epoll", "--addr", "127.0.0.1:0", "--docroot", filepath.Join(r, "targets", "www"))
+	args := append([]string{"--model", model, "--addr", "127.0.0.1:0", "--docroot", filepath.Join(r, "targets", "www")}, flags...)
+	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

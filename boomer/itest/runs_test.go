@@ -2,6 +2,7 @@ package itest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,12 +39,18 @@ func (r run) do(t *testing.T) ran {
 	t.Helper()
 	port := testbin.FreePort(t)
 	out := ran{prefix: filepath.Join(t.TempDir(), "run")}
+	args := append([]string{"--headless", "--expect-workers", "1", "--csv", out.prefix, "-H", r.host,
+		"-u", strconv.Itoa(r.users), "-r", strconv.Itoa(r.users), "-t", r.runTime}, r.masterArgs...)
+	out.master = start(t, "master "+r.locust.Version, r.locust.Path, masterArgs(t, port, append(args, r.class)...)...)
+	// A worker started before the master binds waits out its reconnect
+	// back-off; started after, it joins at once.
+	waitListening(t, port, out.master)
 	if r.python {
 		args := []string{"-f", filepath.Join(root(t), "locustfile.py"), "--worker",
 			"--master-host", "127.0.0.1", "--master-port", strconv.Itoa(port)}
 		if r.fds > 0 {
-			// Locust raises a lower limit to 10000 at start only when it
-			// may; a hard limit keeps it where the run wants it.
+			// Locust raises a lower soft limit at start when it may; a
+			// hard limit keeps it where the run wants it.
 			sh := fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, r.fds)
 			out.worker = start(t, "python worker", "sh", append([]string{"-c", sh, r.locust.Path}, args...)...)
 		} else {
@@ -56,12 +63,29 @@ func (r run) do(t *testing.T) ran {
 		}
 		out.worker = startWorker(t, port, args...)
 	}
-	args := append([]string{"--headless", "--expect-workers", "1", "--csv", out.prefix, "-H", r.host,
-		"-u", strconv.Itoa(r.users), "-r", strconv.Itoa(r.users), "-t", r.runTime}, r.masterArgs...)
-	out.master = start(t, "master "+r.locust.Version, r.locust.Path, masterArgs(t, port, append(args, r.class)...)...)
 	out.master.wait(t, 120*time.Second)
 	out.worker.wait(t, 30*time.Second)
 	return out
+}
+
+// waitListening waits until the master accepts connections on port.
+func waitListening(t *testing.T, port int, master *proc) {
+	t.Helper()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-master.done:
+			t.Fatalf("%s exited before it listened", master.name)
+		default:
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s does not listen on %s", master.name, addr)
+		}
+	}
 }
 
 // failure is one row of a failures CSV.
