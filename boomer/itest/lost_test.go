@@ -24,7 +24,7 @@ func TestWorkerOutOfFDsLosesNoStats(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
 			l := need(t, v.find)
-			target := startModel(t, "goroutine")
+			target, _ := startModel(t, "goroutine")
 			for i := 1; i <= runsInARow; i++ {
 				r := run{locust: l, host: target, users: 200, runTime: "3s", class: "HammerUser", fds: 64}.do(t)
 				if msg := lostStats(t, r); msg != "" {
