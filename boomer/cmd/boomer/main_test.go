@@ -271,3 +271,34 @@ func TestTimeoutsFromTheMasterWin(t *testing.T) {
 		}
 	}
 }
+
+// The defaults are the locustfile's, so that a Go worker without a master
+// gives up when a Python user would.
+func TestTimeoutDefaultsAreTheLocustfiles(t *testing.T) {
+	cfg, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(root, "locustfile.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for flag, got := range map[string]time.Duration{"--connect-timeout": cfg.connectTimeout, "--response-timeout": cfg.responseTimeout} {
+		m := regexp.MustCompile(`"` + flag + `",\s*type=float,\s*default=([0-9.]+),`).FindSubmatch(src)
+		if m == nil {
+			t.Errorf("locustfile.py has no float option %s with a default", flag)
+			continue
+		}
+		want, _ := strconv.ParseFloat(string(m[1]), 64)
+		if got != time.Duration(want*float64(time.Second)) {
+			t.Errorf("%s: bin/boomer defaults to %v, locustfile.py to %ss", flag, got, m[1])
+		}
+	}
+	if cfg.connectTimeout != 5*time.Second || cfg.responseTimeout != 10*time.Second {
+		t.Errorf("defaults %v and %v, the README argues 5s and 10s", cfg.connectTimeout, cfg.responseTimeout)
+	}
+}
