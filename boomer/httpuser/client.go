@@ -196,8 +196,13 @@ func (c *Client) connection() (*countingConn, error) {
 	if done {
 		return nil, ErrClosed
 	}
-	if conn != nil && !dropped(conn.Conn) {
-		return conn, nil
+	if conn != nil {
+		// The last response's read deadline may have passed while the user
+		// waited; the check below must see the socket, not the deadline.
+		conn.Conn.SetReadDeadline(time.Time{})
+		if !dropped(conn.Conn) {
+			return conn, nil
+		}
 	}
 	if conn != nil {
 		c.drop()

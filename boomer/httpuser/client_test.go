@@ -185,6 +185,23 @@ func TestKeepAliveUsesOneConnection(t *testing.T) {
 	}
 }
 
+// A pause between requests longer than the response timeout is no
+// silence of the server: the kept-alive connection is used again.
+func TestKeepAliveOutlivesTheResponseTimeout(t *testing.T) {
+	s := newScripted(t)
+	c := newClient(t, s.url(), Options{ResponseTimeout: 50 * time.Millisecond})
+	var r recorder
+	for range 2 {
+		if err := c.GET(&r, "/", ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := s.accepted.Load(); n != 1 {
+		t.Errorf("2 requests, 200 ms apart, with a 50 ms response timeout opened %d connections, want 1", n)
+	}
+}
+
 func TestCloseOptionOpensAConnectionPerRequest(t *testing.T) {
 	s := newScripted(t)
 	c := newClient(t, s.url(), Options{Close: true})
