@@ -295,3 +295,64 @@ func TestWorkerQuitWithoutMaster(t *testing.T) {
 	}
 	waitGoroutines(t, before)
 }
+
+// On quit the master waits only briefly for final reports, so the report
+// must leave before the worker waits for its users: here a user whose task
+// ignores User.Ctx ends 2 s after quit, and the report of what it recorded
+// before must arrive while it still runs; what it records while ending
+// follows in a second report, and the user options carry the master's.
+func TestQuitReportsBeforeWaitingForUsers(t *testing.T) {
+	port := testbin.FreePort(t)
+	m := newFakeMaster(t, port)
+	defer m.close()
+	var recorded, ended atomic.Bool
+	var opts atomic.Value
+	quitSent := make(chan struct{})
+	class := &UserClass{Name: "Q", Tasks: []Task{{Name: "t", Fn: func(u *User) {
+		if recorded.Load() {
+			<-u.Ctx.Done()
+			return
+		}
+		opts.Store(u.Options)
+		u.RecordSuccess("GET", "/q", time.Millisecond, 1)
+		recorded.Store(true)
+		<-quitSent
+		time.Sleep(2 * time.Second) // a task that does not heed User.Ctx
+		u.RecordSuccess("GET", "/late", time.Millisecond, 1)
+		ended.Store(true)
+	}}}}
+	b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: port, ReportInterval: time.Hour})
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(context.Background(), class) }()
+	m.expect("client_ready", nil)
+	node := b.NodeID()
+	m.send(node, "ack", map[string]any{"index": 0})
+	m.send(node, "spawn", spawnMsg(map[string]any{"Q": 1}, 1))
+	m.expect("spawning_complete", nil)
+	for !recorded.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	m.send(node, "quit", nil)
+	close(quitSent)
+	requests := func(msg message) int64 {
+		tot, _ := asStringMap(dataMap(t, msg)["stats_total"])
+		n, _ := asInt(tot["num_requests"])
+		return n
+	}
+	first := m.expect("stats", nil)
+	if ended.Load() {
+		t.Errorf("the final report left only after the user ended")
+	}
+	if n := requests(first); n != 1 {
+		t.Errorf("the first final report counts %d requests, want 1", n)
+	}
+	if n := requests(m.expect("stats", nil)); n != 1 {
+		t.Errorf("the report after the users ended counts %d requests, want the 1 made while ending", n)
+	}
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := opts.Load().(map[string]any); o["target"] != "epoll" {
+		t.Errorf("User.Options %v, want the spawn message's parsed_options", o)
+	}
+}
