@@ -60,16 +60,16 @@ def _add_arguments(parser):
         type=float,
         default=5.0,
         include_in_web_ui=True,
-        help="seconds a user waits for a connection before the request fails "
-        "(0: no timeout; default %(default)s)",
+        help="seconds a user waits for a connection, and for its request to be sent, "
+        "before the request fails (0: no timeout; default %(default)s)",
     )
     parser.add_argument(
         "--response-timeout",
         type=float,
         default=10.0,
         include_in_web_ui=True,
-        help="seconds the server may stay silent while a request is sent or its response "
-        "is read, per wait, before the request fails (0: no timeout; default %(default)s)",
+        help="seconds a user waits for a response's first byte, and for each next one, "
+        "before the request fails (0: no timeout; default %(default)s)",
     )
 
 

@@ -38,12 +38,13 @@ type Options struct {
 	// ConnectTimeout bounds establishing a connection; 0 waits as long
 	// as the kernel does.
 	ConnectTimeout time.Duration
-	// ResponseTimeout bounds each wait on the server once connected:
-	// sending the request, the first byte of the response, and every gap
-	// between its bytes. It is the read timeout of requests (Python), which
-	// applies to each socket operation, so a response that keeps arriving
-	// is never cut however long it takes in all, and a server that stalls
-	// fails after the same time in Go and in Python. 0 waits forever.
+	// ResponseTimeout bounds each wait for the response: for its first
+	// byte, and for each next one. It is the read timeout of requests
+	// (Python), which applies to each socket read, so a response that
+	// keeps arriving is never cut however long it takes in all, and a
+	// server that stalls fails after the same time in Go and in Python.
+	// Sending the request is bounded by ConnectTimeout, as urllib3 does.
+	// 0 waits forever.
 	ResponseTimeout time.Duration
 	// UserAgent is sent with every request; empty means "serverlab-boomer".
 	UserAgent string
@@ -147,8 +148,12 @@ func (c *Client) do(path, name string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if c.opts.ResponseTimeout > 0 {
-		conn.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
+	// urllib3 sends the request under the connect timeout and reads the
+	// response under the read timeout; so does this client.
+	if c.opts.ConnectTimeout > 0 {
+		conn.SetWriteDeadline(time.Now().Add(c.opts.ConnectTimeout))
+	} else {
+		conn.SetWriteDeadline(time.Time{})
 	}
 	req := &c.req
 	req.Reset()
@@ -161,13 +166,16 @@ func (c *Client) do(path, name string) (int64, error) {
 		req.SetConnectionClose()
 	}
 	conn.startResponse(c.opts.ResponseTimeout)
-	if err := req.Write(c.bw); err != nil {
-		c.drop()
-		return 0, c.wireError(err, conn)
+	werr := req.Write(c.bw)
+	if werr == nil {
+		werr = c.bw.Flush()
 	}
-	if err := c.bw.Flush(); err != nil {
+	// urllib3 ignores a broken pipe or a reset while sending and reads
+	// what the server said before it closed: an answer, or the error the
+	// read meets.
+	if werr != nil && !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
 		c.drop()
-		return 0, c.wireError(err, conn)
+		return 0, c.wireError(werr, conn)
 	}
 	resp := &c.resp
 	resp.Reset()
@@ -175,7 +183,7 @@ func (c *Client) do(path, name string) (int64, error) {
 		c.drop()
 		return 0, c.wireError(err, conn)
 	}
-	if c.opts.Close || resp.ConnectionClose() {
+	if werr != nil || c.opts.Close || resp.ConnectionClose() {
 		c.drop()
 	}
 	n := int64(len(resp.Body()))

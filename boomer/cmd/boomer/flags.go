@@ -29,11 +29,12 @@ and runs its user classes: LabUser BrowserUser HammerUser SlowIOUser CPUUser.
                          soft limit is raised to the hard one)
   --max-rps N            at most N requests a second over all users
   --close                send Connection: close; a new connection per request
-  --connect-timeout S    seconds to wait for a connection (default 5; 0: the
-                         kernel's own limit); a master's --connect-timeout wins
-  --response-timeout S   seconds the server may stay silent while a request is
-                         sent or its response read, per wait (default 10; 0:
-                         forever); a master's --response-timeout wins
+  --connect-timeout S    seconds to wait for a connection, and for the request
+                         to be sent (default 5; 0: the kernel's own limit)
+  --response-timeout S   seconds to wait for a response's first byte, and for
+                         each next one (default 10; 0: forever)
+                         A master's --connect-timeout and --response-timeout
+                         win over these two.
   --loglevel LEVEL       DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)
   --run-tasks CLASS      run each task of CLASS once against -H, print the
                          outcomes and exit (1 if any request failed)
