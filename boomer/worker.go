@@ -337,6 +337,7 @@ func (w *worker) report(conn *masterConn) error {
 		tot := rep.total()
 		w.sentRequests.Add(tot.numRequests)
 		w.sentFailures.Add(tot.numFailures)
+		w.b.log.Debug("stats sent", "requests", tot.numRequests, "failures", tot.numFailures)
 	}
 	return err
 }
@@ -457,23 +458,18 @@ func (w *worker) stop(conn *masterConn) {
 // shutdown stops the users and sends the last stats; sayQuit tells the
 // master this worker leaves on its own. A master that says quit waits only
 // half a second for final reports before it exits, so the report leaves
-// first: the users are told to stop, their numbers sent at once, and only
-// then waited for; what they record while ending follows in one more
-// report.
+// first: the users are told to stop, the stats sealed and sent at once,
+// and only then are the users waited for.
 func (w *worker) shutdown(conn *masterConn, sayQuit bool) {
 	runs := w.p.stopAll(w.stopTimeout)
+	w.b.stats.seal()
 	if err := w.report(conn); err != nil {
 		w.b.log.Warn("cannot send final stats", "err", err)
 	}
+	w.logTotals("quit")
 	if left := waitRuns(runs, w.stopTimeout+stopGrace); left > 0 {
 		w.b.log.Warn("users still busy after stop; their tasks ignore User.Ctx", "users", left)
 	}
-	if !w.b.stats.runTable().total().equalCounts(w.sentRequests.Load(), w.sentFailures.Load()) {
-		if err := w.report(conn); err != nil {
-			w.b.log.Warn("cannot send final stats", "err", err)
-		}
-	}
-	w.logTotals("quit")
 	if sayQuit {
 		if err := conn.send("quit", nil); err != nil {
 			w.b.log.Warn("cannot send quit", "err", err)

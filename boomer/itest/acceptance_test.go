@@ -92,6 +92,8 @@ func (p *metricsPoller) end() (polls int, slow []string, emfile float64) {
 	return p.polls, p.slow, p.emfile
 }
 
+// workerKinds run one after the other: a Python worker starved of CPU
+// misses its heartbeats, and its master gives up on it.
 var workerKinds = []struct {
 	name   string
 	python bool
@@ -108,7 +110,6 @@ func TestTargetOutOfFDsShowsFailures(t *testing.T) {
 	t.Run("workers", func(t *testing.T) {
 		for i, k := range workerKinds {
 			t.Run(k.name, func(t *testing.T) {
-				t.Parallel()
 				target, admin := startModel(t, "epoll", "--max-fds", "64", "--admin-addr", "127.0.0.1:0")
 				poller := pollMetrics(admin)
 				r := run{locust: l, python: k.python, host: target, users: 300, runTime: "15s", class: "LabUser",
@@ -144,7 +145,6 @@ func TestSingleModelTimesOutUsers(t *testing.T) {
 	t.Run("workers", func(t *testing.T) {
 		for i, k := range workerKinds {
 			t.Run(k.name, func(t *testing.T) {
-				t.Parallel()
 				target, _ := startModel(t, "single")
 				r := run{locust: l, python: k.python, host: target, users: 50, runTime: "30s", class: "LabUser",
 					masterArgs: []string{"-r", "50"}}.do(t)

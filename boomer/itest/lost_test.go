@@ -26,7 +26,8 @@ func TestWorkerOutOfFDsLosesNoStats(t *testing.T) {
 			l := need(t, v.find)
 			target, _ := startModel(t, "goroutine")
 			for i := 1; i <= runsInARow; i++ {
-				r := run{locust: l, host: target, users: 200, runTime: "3s", class: "HammerUser", fds: 64}.do(t)
+				r := run{locust: l, host: target, users: 200, runTime: "3s", class: "HammerUser", fds: 64,
+					goArgs: []string{"--loglevel", "DEBUG"}}.do(t)
 				if msg := lostStats(t, r); msg != "" {
 					t.Fatalf("run %d of %d: %s\nstats:\n%s\nfailures:\n%s", i, runsInARow, msg,
 						csvText(t, r.prefix+"_stats.csv"), csvText(t, r.prefix+"_failures.csv"))

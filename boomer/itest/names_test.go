@@ -182,7 +182,7 @@ func TestFailureNamesMatchPythonWorkers(t *testing.T) {
 				host := c.host(t)
 				got := map[bool][]string{}
 				for _, python := range []bool{true, false} {
-					r := run{locust: l, python: python, host: host, users: c.users, runTime: "2s",
+					r := run{locust: l, python: python, host: host, users: c.users, runTime: "4s",
 						class: "LabUser", masterArgs: timeouts, fds: c.fds}.do(t)
 					got[python] = texts(failures(t, r.prefix))
 				}
