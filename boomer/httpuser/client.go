@@ -59,12 +59,13 @@ type Client struct {
 	prefix string // the base URL's path, prepended to every request path
 	dialer net.Dialer
 
-	mu   sync.Mutex // guards conn and done against the context's closer
-	conn *countingConn
-	done bool
-	stop func() bool
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	mu     sync.Mutex // guards conn and done against the context's closer
+	conn   *countingConn
+	done   bool
+	closed chan struct{} // closed with done
+	stop   func() bool
+	br     *bufio.Reader
+	bw     *bufio.Writer
 
 	req  fasthttp.Request
 	resp fasthttp.Response
@@ -98,6 +99,7 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 		prefix: strings.TrimSuffix(u.Path, "/"),
 		dialer: net.Dialer{Timeout: opts.ConnectTimeout},
 	}
+	c.closed = make(chan struct{})
 	c.stop = context.AfterFunc(ctx, func() { c.Close() })
 	return c, nil
 }
@@ -106,6 +108,9 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.done {
+		close(c.closed)
+	}
 	c.done = true
 	if c.stop != nil {
 		c.stop()
@@ -136,11 +141,40 @@ func (c *Client) GET(r Recorder, path, name string) error {
 		return err
 	case err != nil:
 		r.RecordFailure("GET", name, elapsed, ErrorName(err))
+		var dial *dialError
+		if errors.As(err, &dial) && elapsed < minFailedDial {
+			c.pause(minFailedDial - elapsed)
+		}
 		return err
 	}
 	r.RecordSuccess("GET", name, elapsed, n)
 	return nil
 }
+
+// minFailedDial is the least time a failed connection attempt takes. A
+// dial refused at once (EMFILE in the worker, a closed port on loopback)
+// would otherwise make a user without wait time spin: hundreds of them
+// keep every CPU busy failing, and the worker's reports to the master
+// wait for a turn. A Python user in the same spot is slowed by its
+// interpreter; a millisecond still lets a user fail a thousand times a
+// second, and a request that connects never waits here.
+const minFailedDial = time.Millisecond
+
+// pause waits d, or less if the client is closed meanwhile.
+func (c *Client) pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.closed:
+	}
+}
+
+// dialError is a failed connection attempt.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
 
 // do sends one GET and reads the whole response, returning the body length.
 func (c *Client) do(path, name string) (int64, error) {
@@ -218,9 +252,9 @@ func (c *Client) connection() (*countingConn, error) {
 	nc, err := c.dialer.Dial("tcp", c.addr)
 	if err != nil {
 		if isTimeout(err) {
-			return nil, &TimeoutError{Addr: c.addr, After: c.opts.ConnectTimeout, Connect: true}
+			return nil, &dialError{&TimeoutError{Addr: c.addr, After: c.opts.ConnectTimeout, Connect: true}}
 		}
-		return nil, err
+		return nil, &dialError{err}
 	}
 	conn = &countingConn{Conn: nc}
 	c.mu.Lock()

@@ -388,3 +388,26 @@ func port(base string) string {
 	_, p, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
 	return p
 }
+
+// A connection refused at once does not let a user spin: each failed
+// attempt takes at least minFailedDial, and each is still recorded.
+func TestFailedDialsDoNotSpin(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newClient(t, "http://"+addr, Options{})
+	var r recorder
+	began := time.Now()
+	for range 20 {
+		c.GET(&r, "/", "")
+	}
+	if took := time.Since(began); took < 20*minFailedDial {
+		t.Errorf("20 refused connections took %v, want at least %v", took, 20*minFailedDial)
+	}
+	if len(r.got) != 20 {
+		t.Errorf("recorded %d failures, want 20", len(r.got))
+	}
+}
