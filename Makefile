@@ -1,7 +1,7 @@
 GO      ?= go
 FUZZTIME ?= 20s
 
-.PHONY: all build setup test test-adversarial fuzz lab bench-targets bench-worker clean
+.PHONY: all build setup test test-adversarial fuzz lab bench-targets bench-worker e2e-compose e2e-hosts clean
 
 all: build
 
@@ -45,6 +45,15 @@ bench-targets: setup build
 
 bench-worker: setup build
 	scripts/bench-worker.sh
+
+# The compose walkthrough against a real Docker engine (not part of test).
+e2e-compose:
+	scripts/compose-e2e.sh
+
+# Master, two Go workers and a target on four network namespaces (root only;
+# not part of test).
+e2e-hosts: build
+	scripts/hosts-e2e.sh
 
 clean:
 	rm -rf bin

@@ -56,6 +56,23 @@ def _add_arguments(parser):
         help="concurrency model to load when no host is given (URL from $TARGET_URL, "
         "default " + DEFAULT_TARGET_URL + ")",
     )
+    # The README's section on failures argues the defaults.
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=5.0,
+        include_in_web_ui=True,
+        help="seconds a user waits for a connection, and for its request to be sent, "
+        "before the request fails (0: no timeout; default %(default)s)",
+    )
+    parser.add_argument(
+        "--response-timeout",
+        type=float,
+        default=10.0,
+        include_in_web_ui=True,
+        help="seconds a user waits for a response's first byte, and for each next one, "
+        "before the request fails (0: no timeout; default %(default)s)",
+    )
 
 
 def target_host(environment):
@@ -66,7 +83,9 @@ def target_host(environment):
 
 
 class LabHttpUser(HttpUser):
-    """Resolves the host from --target when neither -H nor the UI gave one."""
+    """Resolves the host from --target when neither -H nor the UI gave one,
+    and gives every request the run's --connect-timeout and
+    --response-timeout."""
 
     abstract = True
 
@@ -74,6 +93,66 @@ class LabHttpUser(HttpUser):
         if not self.host:
             self.host = target_host(environment)
         super().__init__(environment)
+        options = environment.parsed_options
+        timeout = (
+            self._seconds(getattr(options, "connect_timeout", 5.0)),
+            self._seconds(getattr(options, "response_timeout", 10.0)),
+        )
+        request = self.client.request
+
+        def request_with_timeouts(method, url, *args, **kwargs):
+            # requests' read timeout bounds each wait on the socket, as the
+            # Go worker's response timeout does.
+            kwargs.setdefault("timeout", timeout)
+            return request(method, url, *args, **kwargs)
+
+        self.client.request = request_with_timeouts
+        self.client.request_event = self._MaskedAddresses(self.client.request_event)
+
+    @staticmethod
+    def _seconds(value):
+        """A timeout option as requests takes it: None (wait) for 0."""
+        return float(value) if value and float(value) > 0 else None
+
+    class _MaskedAddresses:
+        """Forwards request events with object addresses masked in the
+        exception's text. urllib3 2 writes a connection as
+        "<HTTPConnection(host=..., port=...) at 0x7f...>", which Locust's
+        grouping (it masks "object at 0x...") leaves alone, so every failed
+        connect would get a Failures row of its own; masked as Locust masks
+        the older form, they group, and match the Go worker's."""
+
+        def __init__(self, hook):
+            self._hook = hook
+
+        def fire(self, **kwargs):
+            exception = kwargs.get("exception")
+            if exception is not None and not isinstance(exception, str):
+                text = repr(exception)
+                masked = self.mask(text)
+                if masked != text:
+                    kwargs["exception"] = masked
+            return self._hook.fire(**kwargs)
+
+        @staticmethod
+        def mask(text):
+            out, i = [], 0
+            while (at := text.find(" at 0x", i)) >= 0:
+                start = at + len(" at 0x")
+                end = start
+                while end < len(text) and text[end] in "0123456789abcdefABCDEF":
+                    end += 1
+                if end == start or end == len(text) or text[end] != ">":
+                    out.append(text[i:start])
+                    i = start
+                    continue
+                out.append(text[i:start] + "....")
+                i = end
+            out.append(text[i:])
+            return "".join(out)
+
+        def __getattr__(self, name):
+            return getattr(self._hook, name)
 
 
 class LabUser(LabHttpUser):

@@ -19,6 +19,10 @@ type User struct {
 	Ctx context.Context
 	// Data is the class's per-user state, usually set by OnStart.
 	Data any
+	// Options are the master's parsed_options of the test that started
+	// this user (the locustfile's options, such as target); nil without a
+	// master.
+	Options map[string]any
 
 	stats *shard // nil: records go to the running Boomer, if any
 }

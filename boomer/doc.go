@@ -11,6 +11,13 @@
 // Each user records into its own shard, so recording takes no lock shared
 // between users; the reporter drains the shards.
 //
+// Users yield after every task that does not wait, so hundreds of users
+// failing at once (a dial refused with EMFILE never blocks) cannot starve
+// the goroutines that send heartbeats and reports. On quit the stats are
+// sealed and the last report leaves before the users are waited for: a
+// master waits only half a second for it. The worker logs its own totals
+// at the end of each test ("test totals").
+//
 // The worker survives its master: a broken connection, a reconnect message
 // or a master whose heartbeats stop (masters from 2.13 on send them) leads
 // to reconnection with back-off; users keep running for

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -300,10 +301,14 @@ func (s *shard) record(method, name string, ms float64, n int64, err string, fai
 	}
 	now := time.Now()
 	s.mu.Lock()
-	if failed {
-		s.tab.failure(now, method, name, ms, err)
-	} else {
-		s.tab.success(now, method, name, ms, n)
+	// Checked under the shard's lock, which the sealing collect takes
+	// after sealing: a record lands in the final report or nowhere.
+	if !s.hub.sealed.Load() {
+		if failed {
+			s.tab.failure(now, method, name, ms, err)
+		} else {
+			s.tab.success(now, method, name, ms, n)
+		}
 	}
 	s.mu.Unlock()
 }
@@ -333,7 +338,8 @@ type statsHub struct {
 	retired  []*shard            // stopped users' shards, drained once more
 	free     [freeShards]shard
 	winStart float64
-	run      *table // everything since the last reset, for Summary
+	run      *table      // everything since the last reset, for Summary
+	sealed   atomic.Bool // the test is over: records are dropped
 }
 
 func newStatsHub() *statsHub {
@@ -375,15 +381,23 @@ func (h *statsHub) record(method, name string, ms float64, n int64, err string, 
 			s.mu.Lock()
 		}
 		now := time.Now()
-		if failed {
-			s.tab.failure(now, method, name, ms, err)
-		} else {
-			s.tab.success(now, method, name, ms, n)
+		if !h.sealed.Load() {
+			if failed {
+				s.tab.failure(now, method, name, ms, err)
+			} else {
+				s.tab.success(now, method, name, ms, n)
+			}
 		}
 		s.mu.Unlock()
 		return
 	}
 }
+
+// seal makes the next collect the test's last: what is recorded after it
+// is dropped, as a Python worker drops the requests its killed users had
+// in flight. The master gives a worker half a second after quit for its
+// final report, which then cannot depend on how fast users end.
+func (h *statsHub) seal() { h.sealed.Store(true) }
 
 // collect drains every shard into one report table (the deltas since the
 // last collect) and adds it to the run's totals.
@@ -419,6 +433,7 @@ func (h *statsHub) reset() {
 	h.mu.Lock()
 	h.run = newTable(h.winStart)
 	h.mu.Unlock()
+	h.sealed.Store(false)
 }
 
 // runTable returns the run's totals plus what is recorded but not yet

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -55,6 +56,7 @@ type pool struct {
 	ctx     context.Context // parent of every user's Ctx
 
 	mu       sync.Mutex
+	options  map[string]any // given to the users started from now on
 	byClass  map[string][]*userRun
 	stopping map[*userRun]struct{} // ended gracefully, task still running
 	nextID   int
@@ -182,6 +184,14 @@ func (p *pool) reconcile(target map[string]int64, host string, grace time.Durati
 	return stopping
 }
 
+// setOptions sets the master's parsed options that users started from now
+// on see in User.Options.
+func (p *pool) setOptions(o map[string]any) {
+	p.mu.Lock()
+	p.options = o
+	p.mu.Unlock()
+}
+
 // start starts n users of class c.
 func (p *pool) start(c *UserClass, host string, n int) {
 	p.mu.Lock()
@@ -190,7 +200,7 @@ func (p *pool) start(c *UserClass, host string, n int) {
 		p.nextID++
 		ctx, cancel := context.WithCancel(p.ctx)
 		loop, finish := context.WithCancel(ctx)
-		u := &User{Class: c.Name, ID: p.nextID, Host: host, Ctx: ctx, stats: p.stats.newShard()}
+		u := &User{Class: c.Name, ID: p.nextID, Host: host, Ctx: ctx, Options: p.options, stats: p.stats.newShard()}
 		r := &userRun{u: u, cancel: cancel, finish: finish, loop: loop, done: make(chan struct{})}
 		p.byClass[c.Name] = append(p.byClass[c.Name], r)
 		p.wg.Add(1)
@@ -296,10 +306,22 @@ func (p *pool) run(c *UserClass, r *userRun) {
 		t := pick()
 		started := time.Now()
 		_ = p.call(u, t.Name, func() error { t.Fn(u); return nil })
+		var wait time.Duration
 		if c.Wait != nil {
-			if sleepCtx(r.loop, c.Wait(u, started)) != nil {
-				return
-			}
+			wait = c.Wait(u, started)
+		}
+		if wait <= 0 {
+			// A task that did not block (a dial failing at once with
+			// EMFILE, say) would otherwise run its goroutine for a whole
+			// time slice again and again: with hundreds of such users,
+			// the goroutines that report to the master wait seconds for a
+			// turn. Yielding, as a Locust user yields to gevent after
+			// every task, puts them back in the queue after one task.
+			runtime.Gosched()
+			continue
+		}
+		if sleepCtx(r.loop, wait) != nil {
+			return
 		}
 	}
 }

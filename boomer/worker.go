@@ -48,6 +48,10 @@ type worker struct {
 	stopTimeout time.Duration
 	reported    map[string]bool // exceptions about the setup sent this test
 	lostAt      time.Time       // when the master went away; zero while connected
+
+	// sentRequests and sentFailures add up the reports of this test that
+	// were handed to the connection, for the totals logged at its end.
+	sentRequests, sentFailures atomic.Int64
 }
 
 func (w *worker) setState(s string) {
@@ -322,13 +326,30 @@ func (w *worker) report(conn *masterConn) error {
 	w.mu.Lock()
 	target := w.lastTarget
 	w.mu.Unlock()
-	return conn.send("stats", map[string]any{
+	err := conn.send("stats", map[string]any{
 		"stats":              stats,
 		"stats_total":        total,
 		"errors":             errs,
 		"user_count":         int64(w.p.total()),
 		"user_classes_count": w.p.counts(target),
 	})
+	if err == nil {
+		tot := rep.total()
+		w.sentRequests.Add(tot.numRequests)
+		w.sentFailures.Add(tot.numFailures)
+		w.b.log.Debug("stats sent", "requests", tot.numRequests, "failures", tot.numFailures)
+	}
+	return err
+}
+
+// logTotals logs what this worker counted in the test that ends, and how
+// much of it went to the master, so that both can be compared with the
+// master's figures.
+func (w *worker) logTotals(why string) {
+	run := w.b.stats.runTable().total()
+	w.b.log.Info("test totals", "why", why,
+		"requests", run.numRequests, "failures", run.numFailures,
+		"sent_requests", w.sentRequests.Load(), "sent_failures", w.sentFailures.Load())
 }
 
 // spawn handles the master's absolute per-class user counts.
@@ -366,6 +387,8 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	if s := w.getState(); s != stateRunning && s != stateSpawning {
 		// A new test: forget the previous one's numbers, as Locust does.
 		b.stats.reset()
+		w.sentRequests.Store(0)
+		w.sentFailures.Store(0)
 		b.excMu.Lock()
 		clear(b.excCount)
 		b.excMu.Unlock()
@@ -384,6 +407,7 @@ func (w *worker) spawn(conn *masterConn, data any) {
 			w.sendException(conn, e)
 		}
 	}
+	w.p.setOptions(opts)
 	host := spawnHost
 	var err error
 	if b.opts.ResolveHost != nil {
@@ -420,6 +444,7 @@ func (w *worker) stop(conn *masterConn) {
 	if err := w.report(conn); err != nil {
 		w.b.log.Warn("cannot send stats", "err", err)
 	}
+	w.logTotals("stop")
 	if err := conn.send("client_stopped", nil); err != nil {
 		w.b.log.Warn("cannot send client_stopped", "err", err)
 	}
@@ -431,11 +456,19 @@ func (w *worker) stop(conn *masterConn) {
 }
 
 // shutdown stops the users and sends the last stats; sayQuit tells the
-// master this worker leaves on its own.
+// master this worker leaves on its own. A master that says quit waits only
+// half a second for final reports before it exits, so the report leaves
+// first: the users are told to stop, the stats sealed and sent at once,
+// and only then are the users waited for.
 func (w *worker) shutdown(conn *masterConn, sayQuit bool) {
-	w.stopUsers()
+	runs := w.p.stopAll(w.stopTimeout)
+	w.b.stats.seal()
 	if err := w.report(conn); err != nil {
 		w.b.log.Warn("cannot send final stats", "err", err)
+	}
+	w.logTotals("quit")
+	if left := waitRuns(runs, w.stopTimeout+stopGrace); left > 0 {
+		w.b.log.Warn("users still busy after stop; their tasks ignore User.Ctx", "users", left)
 	}
 	if sayQuit {
 		if err := conn.send("quit", nil); err != nil {

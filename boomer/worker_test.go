@@ -295,3 +295,66 @@ func TestWorkerQuitWithoutMaster(t *testing.T) {
 	}
 	waitGoroutines(t, before)
 }
+
+// On quit the master waits only briefly for final reports, so the report
+// must leave before the worker waits for its users: here a user whose task
+// ignores User.Ctx ends 2 s after quit, and the report of what it recorded
+// before must arrive while it still runs. What it records while ending is
+// dropped, as a Python worker drops its killed users' requests, so the
+// report holds the whole test. The user saw the master's options.
+func TestQuitReportsBeforeWaitingForUsers(t *testing.T) {
+	port := testbin.FreePort(t)
+	m := newFakeMaster(t, port)
+	defer m.close()
+	var recorded, ended atomic.Bool
+	var opts atomic.Value
+	quitSent := make(chan struct{})
+	class := &UserClass{Name: "Q", Tasks: []Task{{Name: "t", Fn: func(u *User) {
+		if recorded.Load() {
+			<-u.Ctx.Done()
+			return
+		}
+		opts.Store(u.Options)
+		u.RecordSuccess("GET", "/q", time.Millisecond, 1)
+		recorded.Store(true)
+		<-quitSent
+		time.Sleep(2 * time.Second) // a task that does not heed User.Ctx
+		u.RecordSuccess("GET", "/late", time.Millisecond, 1)
+		ended.Store(true)
+	}}}}
+	b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: port, ReportInterval: time.Hour})
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(context.Background(), class) }()
+	m.expect("client_ready", nil)
+	node := b.NodeID()
+	m.send(node, "ack", map[string]any{"index": 0})
+	m.send(node, "spawn", spawnMsg(map[string]any{"Q": 1}, 1))
+	m.expect("spawning_complete", nil)
+	for !recorded.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	m.send(node, "quit", nil)
+	close(quitSent)
+	final := m.expect("stats", nil)
+	if ended.Load() {
+		t.Errorf("the final report left only after the user ended")
+	}
+	tot, _ := asStringMap(dataMap(t, final)["stats_total"])
+	if n, _ := asInt(tot["num_requests"]); n != 1 {
+		t.Errorf("the final report counts %d requests, want 1", n)
+	}
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	if !ended.Load() {
+		t.Errorf("Run returned before its user ended")
+	}
+	for len(m.msgs) > 0 {
+		if msg := <-m.msgs; msg.Type == "stats" {
+			t.Errorf("a report after the final one: %v", msg.Data)
+		}
+	}
+	if o, _ := opts.Load().(map[string]any); o["target"] != "epoll" {
+		t.Errorf("User.Options %v, want the spawn message's parsed_options", o)
+	}
+}

@@ -30,6 +30,9 @@ const (
 	MasterService   = "master"
 	WorkerService   = "worker"
 	LabService      = "lab"
+	TargetImage     = "serverlab/target:dev"
+	GitCommitArg    = "SERVERLAB_GIT_COMMIT" // the lab image's build arg and env: meta.json's commit
+	WorkerNoFileEnv = "WORKER_NOFILE"        // the workers' --max-fds; 0 is the engine's hard limit
 	HeadlessProfile = "headless"
 	TargetPrefix    = "target-"
 	LocustfileMount = "/mnt/locust/locustfile.py"
@@ -116,6 +119,7 @@ func (c *checker) targets() {
 		}
 	}
 	var first *types.ServiceConfig
+	var builders []string
 	for _, m := range c.models {
 		s, ok := c.service(TargetPrefix + m)
 		if !ok {
@@ -126,7 +130,10 @@ func (c *checker) targets() {
 		if !slices.Equal(s.Command, want) {
 			c.addf("service %s: command is %q, want %q", s.Name, s.Command, want)
 		}
-		c.builtFrom(s, "targets/Dockerfile", "")
+		if s.Build != nil {
+			builders = append(builders, s.Name)
+			c.builtFrom(s, "targets/Dockerfile", "")
+		}
 		c.limits(s)
 		if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) < 2 ||
 			!strings.Contains(strings.Join(s.HealthCheck.Test, " "), fmt.Sprintf(":%d/healthz", AdminPort)) {
@@ -148,6 +155,12 @@ func (c *checker) targets() {
 		if !slices.Equal(s.HealthCheck.Test, first.HealthCheck.Test) {
 			c.addf("service %s: health check differs from %s's", s.Name, first.Name)
 		}
+	}
+	// One build for every target: each service building the same image would
+	// build it once per model, and leave all but the last build's containers
+	// on a stale image, to be recreated on the next up.
+	if len(builders) != 1 {
+		c.addf("target services that build %s: %q, want exactly one (the others run its image)", TargetImage, builders)
 	}
 }
 
@@ -299,6 +312,28 @@ func (c *checker) worker() {
 		c.addf("service %s: --master-host is %q, want %s", s.Name, v, MasterService)
 	}
 	c.modelURLs(s, "--target-url", flagValue(s.Command, "--target-url"), TargetPort)
+	c.noNoFileDemand(s)
+	if v, ok := c.env[WorkerNoFileEnv]; !ok {
+		c.addf("%s: no %s", EnvFile, WorkerNoFileEnv)
+	} else if got := flagValue(s.Command, "--max-fds"); got != v {
+		c.addf("service %s: --max-fds is %q, not %s=%s", s.Name, got, WorkerNoFileEnv, v)
+	} else if v != "0" {
+		c.addf("%s: %s=%s by default; 0 takes what the engine grants", EnvFile, WorkerNoFileEnv, v)
+	}
+}
+
+// noNoFileDemand: the load generators take the open-files limit the engine
+// grants (bin/boomer raises its soft limit to the hard one). A ulimits entry
+// above the engine's own hard limit stops the container from starting:
+// "error setting rlimit type 7: operation not permitted".
+func (c *checker) noNoFileDemand(s types.ServiceConfig) {
+	if u, ok := s.Ulimits["nofile"]; ok {
+		soft, hard := u.Soft, u.Hard
+		if u.Single > 0 {
+			soft, hard = u.Single, u.Single
+		}
+		c.addf("service %s: ulimits.nofile %d/%d: an engine with a lower hard limit refuses to start it", s.Name, soft, hard)
+	}
 }
 
 // packageMount: the Python package the locustfile imports is bind-mounted,
@@ -367,6 +402,37 @@ func (c *checker) lab() {
 	if !results {
 		c.addf("service %s: ./results is not bind-mounted", s.Name)
 	}
+	c.noNoFileDemand(s)
+	if s.Build != nil {
+		if _, ok := s.Build.Args[GitCommitArg]; !ok {
+			c.addf("service %s: no build arg %s (meta.json's git commit; the image has no .git)", s.Name, GitCommitArg)
+		}
+	}
+	df, err := ParseDockerfile(filepath.Join(c.root, "boomer/Dockerfile"))
+	if err != nil {
+		return // reported by builtFrom
+	}
+	st := df.Stage("lab")
+	if st == nil {
+		return
+	}
+	arg, env, pkg := false, false, false
+	for _, in := range st.Instrs {
+		switch {
+		case in.Cmd == "ARG" && strings.HasPrefix(in.Args, GitCommitArg):
+			arg = true
+		case in.Cmd == "ENV" && strings.HasPrefix(in.Args, GitCommitArg+"="):
+			env = true
+		case in.Cmd == "COPY" && strings.Contains(in.Args, PackageDir):
+			pkg = true
+		}
+	}
+	if !arg || !env {
+		c.addf("boomer/Dockerfile: stage lab does not pass ARG %s on as ENV", GitCommitArg)
+	}
+	if !pkg {
+		c.addf("boomer/Dockerfile: stage lab does not copy %s/, which locustfile.py imports", PackageDir)
+	}
 }
 
 // everyService: pinned images, loopback-only ports, no root users.
@@ -390,6 +456,26 @@ func (c *checker) everyService() {
 		if u := s.User; u == "root" || u == "0" || strings.HasPrefix(u, "0:") {
 			c.addf("service %s: runs as root", name)
 		}
+		c.pullPolicy(s)
+	}
+}
+
+// pullPolicy: the project's own images are built here, never pulled: a
+// registry's image of the same name could be anyone's. A service that builds
+// says pull_policy: build; one that runs an image another service builds
+// says never.
+func (c *checker) pullPolicy(s types.ServiceConfig) {
+	builtHere := false
+	for _, o := range c.p.Services {
+		if o.Build != nil && o.Image == s.Image {
+			builtHere = true
+		}
+	}
+	switch {
+	case s.Build != nil && s.PullPolicy != types.PullPolicyBuild:
+		c.addf("service %s: builds %s but pull_policy is %q, want %s", s.Name, s.Image, s.PullPolicy, types.PullPolicyBuild)
+	case s.Build == nil && builtHere && s.PullPolicy != types.PullPolicyNever:
+		c.addf("service %s: runs the local image %s but pull_policy is %q, want %s", s.Name, s.Image, s.PullPolicy, types.PullPolicyNever)
 	}
 }
 

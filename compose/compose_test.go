@@ -188,7 +188,7 @@ func TestCheckerCatchesBreakage(t *testing.T) {
 		},
 		{
 			name:  "web UI on every interface",
-			edits: []edit{{ComposeFile, `"${LOCUST_WEB_BIND:-127.0.0.1}:8089:8089"`, `"8089:8089"`}},
+			edits: []edit{{ComposeFile, `"${LOCUST_WEB_BIND:-127.0.0.1}:${LOCUST_WEB_PORT:-8089}:8089"`, `"8089:8089"`}},
 			want:  []string{"service master: port 8089 published on every interface"},
 		},
 		{
@@ -199,7 +199,7 @@ func TestCheckerCatchesBreakage(t *testing.T) {
 		{
 			name: "master port published",
 			edits: []edit{
-				{ComposeFile, "      - \"${LOCUST_WEB_BIND:-127.0.0.1}:8089:8089\"\n", "      - \"${LOCUST_WEB_BIND:-127.0.0.1}:8089:8089\"\n      - \"127.0.0.1:5557:5557\"\n"},
+				{ComposeFile, "      - \"${LOCUST_WEB_BIND:-127.0.0.1}:${LOCUST_WEB_PORT:-8089}:8089\"\n", "      - \"${LOCUST_WEB_BIND:-127.0.0.1}:${LOCUST_WEB_PORT:-8089}:8089\"\n      - \"127.0.0.1:5557:5557\"\n"},
 				{ComposeFile, "    expose:\n      - \"5557\"\n", ""},
 			},
 			want: []string{"master port 5557 is published", "does not expose 5557"},
@@ -308,6 +308,56 @@ func TestCheckerCatchesBreakage(t *testing.T) {
 			name:  "untagged base",
 			edits: []edit{{"targets/Dockerfile", "gcr.io/distroless/static-debian12:nonroot", "gcr.io/distroless/static-debian12"}},
 			want:  []string{"FROM gcr.io/distroless/static-debian12: no tag"},
+		},
+		{
+			name:  "every target builds the image",
+			edits: []edit{{ComposeFile, "  target-epoll:\n    <<: *target\n", "  target-epoll:\n    <<: *target\n    build: {context: ., dockerfile: targets/Dockerfile}\n    pull_policy: build\n"}},
+			want:  []string{`build serverlab/target:dev: ["target-single" "target-epoll"], want exactly one`},
+		},
+		{
+			name:  "a local image that may be pulled",
+			edits: []edit{{ComposeFile, "    image: serverlab/boomer:dev\n    pull_policy: build\n", "    image: serverlab/boomer:dev\n"}},
+			want:  []string{`service worker: builds serverlab/boomer:dev but pull_policy is ""`},
+		},
+		{
+			name:  "a target that may pull the local image",
+			edits: []edit{{ComposeFile, "  pull_policy: never\n", "  pull_policy: missing\n"}},
+			want:  []string{`service target-epoll: runs the local image serverlab/target:dev but pull_policy is "missing", want never`},
+		},
+		{
+			name:  "workers demand open files",
+			edits: []edit{{ComposeFile, "    image: serverlab/boomer:dev\n", "    image: serverlab/boomer:dev\n    ulimits: {nofile: {soft: 65536, hard: 65536}}\n"}},
+			want:  []string{"service worker: ulimits.nofile 65536/65536: an engine with a lower hard limit refuses"},
+		},
+		{
+			name:  "lab demands open files",
+			edits: []edit{{ComposeFile, "    image: serverlab/lab:dev\n", "    image: serverlab/lab:dev\n    ulimits: {nofile: 65536}\n"}},
+			want:  []string{"service lab: ulimits.nofile 65536/65536"},
+		},
+		{
+			name:  "WORKER_NOFILE not passed on",
+			edits: []edit{{ComposeFile, "${WORKER_NOFILE:-0}", `"4096"`}},
+			want:  []string{`service worker: --max-fds is "4096", not WORKER_NOFILE=0`},
+		},
+		{
+			name:  "WORKER_NOFILE above what the engine may have",
+			edits: []edit{{EnvFile, "WORKER_NOFILE=0", "WORKER_NOFILE=65536"}},
+			want:  []string{"WORKER_NOFILE=65536 by default"},
+		},
+		{
+			name:  "lab without the git commit",
+			edits: []edit{{ComposeFile, "        SERVERLAB_GIT_COMMIT: ${SERVERLAB_GIT_COMMIT:-}\n", "        OTHER: x\n"}},
+			want:  []string{"service lab: no build arg SERVERLAB_GIT_COMMIT"},
+		},
+		{
+			name:  "lab image drops the git commit",
+			edits: []edit{{"boomer/Dockerfile", "ENV SERVERLAB_GIT_COMMIT=", "ENV OTHER="}},
+			want:  []string{"stage lab does not pass ARG SERVERLAB_GIT_COMMIT on as ENV"},
+		},
+		{
+			name:  "lab image without the locustfile's package",
+			edits: []edit{{"boomer/Dockerfile", "COPY serverlab_locust/*.py serverlab_locust/\n", ""}},
+			want:  []string{"stage lab does not copy serverlab_locust/"},
 		},
 		{
 			name:  "invalid YAML",

@@ -7,6 +7,7 @@ package httpuser
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,9 +35,17 @@ type Options struct {
 	// Close sends Connection: close and opens a new connection for every
 	// request.
 	Close bool
-	// Timeout bounds each request, connecting included. 0 waits forever,
-	// as HttpUser does by default.
-	Timeout time.Duration
+	// ConnectTimeout bounds establishing a connection; 0 waits as long
+	// as the kernel does.
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds each wait for the response: for its first
+	// byte, and for each next one. It is the read timeout of requests
+	// (Python), which applies to each socket read, so a response that
+	// keeps arriving is never cut however long it takes in all, and a
+	// server that stalls fails after the same time in Go and in Python.
+	// Sending the request is bounded by ConnectTimeout, as urllib3 does.
+	// 0 waits forever.
+	ResponseTimeout time.Duration
 	// UserAgent is sent with every request; empty means "serverlab-boomer".
 	UserAgent string
 }
@@ -50,12 +59,13 @@ type Client struct {
 	prefix string // the base URL's path, prepended to every request path
 	dialer net.Dialer
 
-	mu   sync.Mutex // guards conn and done against the context's closer
-	conn *countingConn
-	done bool
-	stop func() bool
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	mu     sync.Mutex // guards conn and done against the context's closer
+	conn   *countingConn
+	done   bool
+	closed chan struct{} // closed with done
+	stop   func() bool
+	br     *bufio.Reader
+	bw     *bufio.Writer
 
 	req  fasthttp.Request
 	resp fasthttp.Response
@@ -87,8 +97,9 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 		addr:   net.JoinHostPort(u.Hostname(), port),
 		host:   u.Host,
 		prefix: strings.TrimSuffix(u.Path, "/"),
-		dialer: net.Dialer{Timeout: opts.Timeout},
+		dialer: net.Dialer{Timeout: opts.ConnectTimeout},
 	}
+	c.closed = make(chan struct{})
 	c.stop = context.AfterFunc(ctx, func() { c.Close() })
 	return c, nil
 }
@@ -97,6 +108,9 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.done {
+		close(c.closed)
+	}
 	c.done = true
 	if c.stop != nil {
 		c.stop()
@@ -127,11 +141,40 @@ func (c *Client) GET(r Recorder, path, name string) error {
 		return err
 	case err != nil:
 		r.RecordFailure("GET", name, elapsed, ErrorName(err))
+		var dial *dialError
+		if errors.As(err, &dial) && elapsed < minFailedDial {
+			c.pause(minFailedDial - elapsed)
+		}
 		return err
 	}
 	r.RecordSuccess("GET", name, elapsed, n)
 	return nil
 }
+
+// minFailedDial is the least time a failed connection attempt takes. A
+// dial refused at once (EMFILE in the worker, a closed port on loopback)
+// would otherwise make a user without wait time spin: hundreds of them
+// keep every CPU busy failing, and the worker's reports to the master
+// wait for a turn. A Python user in the same spot is slowed by its
+// interpreter; a millisecond still lets a user fail a thousand times a
+// second, and a request that connects never waits here.
+const minFailedDial = time.Millisecond
+
+// pause waits d, or less if the client is closed meanwhile.
+func (c *Client) pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.closed:
+	}
+}
+
+// dialError is a failed connection attempt.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
 
 // do sends one GET and reads the whole response, returning the body length.
 func (c *Client) do(path, name string) (int64, error) {
@@ -139,8 +182,12 @@ func (c *Client) do(path, name string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if c.opts.Timeout > 0 {
-		conn.SetDeadline(time.Now().Add(c.opts.Timeout))
+	// urllib3 sends the request under the connect timeout and reads the
+	// response under the read timeout; so does this client.
+	if c.opts.ConnectTimeout > 0 {
+		conn.SetWriteDeadline(time.Now().Add(c.opts.ConnectTimeout))
+	} else {
+		conn.SetWriteDeadline(time.Time{})
 	}
 	req := &c.req
 	req.Reset()
@@ -152,14 +199,17 @@ func (c *Client) do(path, name string) (int64, error) {
 	if c.opts.Close {
 		req.SetConnectionClose()
 	}
-	conn.err, conn.read = nil, 0
-	if err := req.Write(c.bw); err != nil {
-		c.drop()
-		return 0, c.wireError(err, conn)
+	conn.startResponse(c.opts.ResponseTimeout)
+	werr := req.Write(c.bw)
+	if werr == nil {
+		werr = c.bw.Flush()
 	}
-	if err := c.bw.Flush(); err != nil {
+	// urllib3 ignores a broken pipe or a reset while sending and reads
+	// what the server said before it closed: an answer, or the error the
+	// read meets.
+	if werr != nil && !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
 		c.drop()
-		return 0, c.wireError(err, conn)
+		return 0, c.wireError(werr, conn)
 	}
 	resp := &c.resp
 	resp.Reset()
@@ -167,7 +217,7 @@ func (c *Client) do(path, name string) (int64, error) {
 		c.drop()
 		return 0, c.wireError(err, conn)
 	}
-	if c.opts.Close || resp.ConnectionClose() {
+	if werr != nil || c.opts.Close || resp.ConnectionClose() {
 		c.drop()
 	}
 	n := int64(len(resp.Body()))
@@ -188,8 +238,13 @@ func (c *Client) connection() (*countingConn, error) {
 	if done {
 		return nil, ErrClosed
 	}
-	if conn != nil && !dropped(conn.Conn) {
-		return conn, nil
+	if conn != nil {
+		// The last response's read deadline may have passed while the user
+		// waited; the check below must see the socket, not the deadline.
+		conn.Conn.SetReadDeadline(time.Time{})
+		if !dropped(conn.Conn) {
+			return conn, nil
+		}
 	}
 	if conn != nil {
 		c.drop()
@@ -197,9 +252,9 @@ func (c *Client) connection() (*countingConn, error) {
 	nc, err := c.dialer.Dial("tcp", c.addr)
 	if err != nil {
 		if isTimeout(err) {
-			return nil, &TimeoutError{Addr: c.addr, After: c.opts.Timeout, Connect: true}
+			return nil, &dialError{&TimeoutError{Addr: c.addr, After: c.opts.ConnectTimeout, Connect: true}}
 		}
-		return nil, err
+		return nil, &dialError{err}
 	}
 	conn = &countingConn{Conn: nc}
 	c.mu.Lock()
@@ -244,15 +299,61 @@ func (c *Client) wireError(err error, conn *countingConn) error {
 		err = conn.err
 	}
 	if isTimeout(err) || errors.Is(err, fasthttp.ErrTimeout) {
-		return &TimeoutError{Addr: c.addr, After: c.opts.Timeout}
+		return &TimeoutError{Addr: c.addr, After: c.opts.ResponseTimeout}
 	}
-	if errors.Is(err, io.EOF) && conn.read == 0 {
+	if conn.read == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 		return errRemoteDisconnected
 	}
+	// Python reads the status line first and judges it alone.
+	if line, ok := badStatusLine(conn.head); ok {
+		return &BadStatusLineError{Line: line}
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if want := c.resp.Header.ContentLength(); want > 0 {
+			if end := bytes.Index(conn.head, []byte("\r\n\r\n")); end >= 0 {
+				got := conn.read - int64(end+4)
+				if got >= 0 && got < int64(want) {
+					return &IncompleteReadError{Read: got, Expected: int64(want) - got}
+				}
+			}
+		}
 		return errIncompleteRead
 	}
 	return err
+}
+
+// badStatusLine applies the check of Python's http.client to the first
+// line of a response: it is returned, as read, when Python would raise
+// BadStatusLine for it.
+func badStatusLine(head []byte) (string, bool) {
+	if len(head) == 0 {
+		return "", false
+	}
+	line := head
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		line = head[:i+1]
+	}
+	fields := strings.Fields(string(line))
+	if len(fields) == 0 || !strings.HasPrefix(fields[0], "HTTP/") {
+		return latin1(line), true
+	}
+	if len(fields) < 2 {
+		return latin1(line), true
+	}
+	status, err := strconv.Atoi(fields[1])
+	if err != nil || status < 100 || status > 999 {
+		return latin1(line), true
+	}
+	return "", false
+}
+
+// latin1 decodes b as Python decodes a status line: ISO-8859-1.
+func latin1(b []byte) string {
+	r := make([]rune, len(b))
+	for i, c := range b {
+		r[i] = rune(c)
+	}
+	return string(r)
 }
 
 // dropped reports whether the peer closed (or sent unasked-for bytes on) a
@@ -281,17 +382,36 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-// countingConn remembers what the last reads saw, because fasthttp folds
-// every error on a response's first byte into io.EOF.
+// headSize is how much of each response is kept to name a malformed one.
+const headSize = 1024
+
+// countingConn remembers what the reads of one response saw, because
+// fasthttp folds every error on a response's first byte into io.EOF and
+// does not say how much of a body came; it also arms the read deadline
+// before each read, which makes the response timeout one per wait.
 type countingConn struct {
 	net.Conn
-	read int64
-	err  error
+	timeout time.Duration
+	read    int64
+	err     error
+	head    []byte
+	buf     [headSize]byte
+}
+
+// startResponse resets what is remembered, before a request is sent.
+func (c *countingConn) startResponse(timeout time.Duration) {
+	c.timeout, c.read, c.err, c.head = timeout, 0, nil, c.buf[:0]
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
+	if c.timeout > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	}
 	n, err := c.Conn.Read(p)
 	c.read += int64(n)
+	if room := headSize - len(c.head); room > 0 && n > 0 {
+		c.head = append(c.head, p[:min(n, room)]...)
+	}
 	if err != nil {
 		c.err = err
 	}
@@ -317,10 +437,11 @@ func (e *StatusError) Error() string {
 	return strconv.Itoa(e.Status) + " " + kind + " Error: " + reason + " for url: " + e.URL
 }
 
-// TimeoutError is a request that outlived Options.Timeout.
+// TimeoutError is a connection not made within Options.ConnectTimeout, or
+// a server silent for Options.ResponseTimeout.
 type TimeoutError struct {
 	Addr    string
-	After   time.Duration // Options.Timeout
+	After   time.Duration // the timeout that ran out
 	Connect bool          // still connecting
 }
 
@@ -333,6 +454,23 @@ func (e *TimeoutError) Error() string {
 
 // Timeout lets callers treat it as any other timeout.
 func (e *TimeoutError) Timeout() bool { return true }
+
+// BadStatusLineError is a response whose first line is not an HTTP
+// status line.
+type BadStatusLineError struct {
+	Line string // as read, line end included
+}
+
+func (e *BadStatusLineError) Error() string { return "bad status line " + strconv.Quote(e.Line) }
+
+// IncompleteReadError is a response body cut short of its Content-Length.
+type IncompleteReadError struct {
+	Read, Expected int64 // bytes of the body read, and still missing
+}
+
+func (e *IncompleteReadError) Error() string {
+	return "IncompleteRead(" + strconv.FormatInt(e.Read, 10) + " bytes read, " + strconv.FormatInt(e.Expected, 10) + " more expected)"
+}
 
 var (
 	// ErrClosed is returned, and nothing recorded, once the client is

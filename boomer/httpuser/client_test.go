@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // record is one outcome a Client reported.
@@ -115,6 +118,20 @@ func (s *scripted) serve(c *net.TCPConn) {
 		case path == "/truncated":
 			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
 			return
+		case path == "/garbage":
+			c.Write([]byte("garbage\r\n\r\n"))
+			return
+		case path == "/half-line":
+			c.Write([]byte("HTTP/1.1 2"))
+			return
+		case path == "/trickle":
+			// 20 bytes, one every 50 ms: a second in all, never silent
+			// for long.
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"))
+			for range 20 {
+				time.Sleep(50 * time.Millisecond)
+				c.Write([]byte("x"))
+			}
 		case path == "/missing":
 			c.Write([]byte("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"))
 		case path == "/boom":
@@ -168,6 +185,23 @@ func TestKeepAliveUsesOneConnection(t *testing.T) {
 	}
 }
 
+// A pause between requests longer than the response timeout is no
+// silence of the server: the kept-alive connection is used again.
+func TestKeepAliveOutlivesTheResponseTimeout(t *testing.T) {
+	s := newScripted(t)
+	c := newClient(t, s.url(), Options{ResponseTimeout: 50 * time.Millisecond})
+	var r recorder
+	for range 2 {
+		if err := c.GET(&r, "/", ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := s.accepted.Load(); n != 1 {
+		t.Errorf("2 requests, 200 ms apart, with a 50 ms response timeout opened %d connections, want 1", n)
+	}
+}
+
 func TestCloseOptionOpensAConnectionPerRequest(t *testing.T) {
 	s := newScripted(t)
 	c := newClient(t, s.url(), Options{Close: true})
@@ -215,8 +249,11 @@ func TestFailuresAreNamedAsHttpUserNamesThem(t *testing.T) {
 		{"/boom", "", Options{}, "/boom", "HTTPError('500 Server Error: Internal Server Error for url: /boom')"},
 		{"/reset", "", Options{}, "/reset", "ConnectionResetError(104, 'Connection reset by peer')"},
 		{"/silent-close", "", Options{}, "/silent-close", "RemoteDisconnected('Remote end closed connection without response')"},
-		{"/truncated", "", Options{}, "/truncated", "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead'))"},
-		{"/hang", "", Options{Timeout: 200 * time.Millisecond}, "/hang",
+		{"/truncated", "", Options{}, "/truncated",
+			"ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(3 bytes read, 7 more expected)', IncompleteRead(3 bytes read, 7 more expected)))"},
+		{"/garbage", "", Options{}, "/garbage", `BadStatusLine('garbage\r\n')`},
+		{"/half-line", "", Options{}, "/half-line", `BadStatusLine('HTTP/1.1 2')`},
+		{"/hang", "", Options{ResponseTimeout: 200 * time.Millisecond}, "/hang",
 			`ReadTimeout(ReadTimeoutError("HTTPConnectionPool(host='127.0.0.1', port=` + port(s.url()) + `): Read timed out. (read timeout=0.2)"))`},
 	}
 	for _, tt := range tests {
@@ -230,6 +267,60 @@ func TestFailuresAreNamedAsHttpUserNamesThem(t *testing.T) {
 		if got.ok || got.name != tt.wantName || got.err != tt.want {
 			t.Errorf("GET %s recorded %+v, want failure %q named %q", tt.path, got, tt.want, tt.wantName)
 		}
+	}
+}
+
+// The response timeout is a bound on each silence, as requests' read
+// timeout is: a response that keeps coming is not cut, however long it
+// takes in all.
+func TestResponseTimeoutIsPerWait(t *testing.T) {
+	s := newScripted(t)
+	c := newClient(t, s.url(), Options{ResponseTimeout: 600 * time.Millisecond})
+	var r recorder
+	if err := c.GET(&r, "/trickle", ""); err != nil {
+		t.Fatalf("a response trickling for a second, never silent for 600 ms: %v", err)
+	}
+	if got := r.last(t); !got.ok || got.length != 20 {
+		t.Errorf("recorded %+v", got)
+	}
+}
+
+// A listener that never accepts, with its backlog full: the kernel drops
+// the SYN and the connect timeout is what ends the request.
+func TestConnectTimeout(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	var fill []net.Conn
+	defer func() {
+		for _, c := range fill {
+			c.Close()
+		}
+	}()
+	// Fill the backlog until a connect no longer completes at once.
+	for range 16 {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		fill = append(fill, c)
+	}
+	c := newClient(t, "http://"+addr, Options{ConnectTimeout: 300 * time.Millisecond})
+	var r recorder
+	c.GET(&r, "/", "")
+	want := "ConnectTimeoutError(<HTTPConnection(host='127.0.0.1', port=" + port(addr) + ") at 0x....>, 'Connection to 127.0.0.1 timed out. (connect timeout=0.3)')"
+	if got := r.last(t).err; got != want {
+		t.Errorf("recorded %q, want %q", got, want)
 	}
 }
 
@@ -296,4 +387,27 @@ func TestNewRejectsBadHosts(t *testing.T) {
 func port(base string) string {
 	_, p, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
 	return p
+}
+
+// A connection refused at once does not let a user spin: each failed
+// attempt takes at least minFailedDial, and each is still recorded.
+func TestFailedDialsDoNotSpin(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newClient(t, "http://"+addr, Options{})
+	var r recorder
+	began := time.Now()
+	for range 20 {
+		c.GET(&r, "/", "")
+	}
+	if took := time.Since(began); took < 20*minFailedDial {
+		t.Errorf("20 refused connections took %v, want at least %v", took, 20*minFailedDial)
+	}
+	if len(r.got) != 20 {
+		t.Errorf("recorded %d failures, want 20", len(r.got))
+	}
 }

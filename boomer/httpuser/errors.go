@@ -2,11 +2,13 @@ package httpuser
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 )
 
 // ErrorName is the failure text Locust's HttpUser (on requests and urllib3)
@@ -18,6 +20,8 @@ func ErrorName(err error) string {
 	var (
 		status  *StatusError
 		timeout *TimeoutError
+		badLine *BadStatusLineError
+		short   *IncompleteReadError
 		errno   syscall.Errno
 	)
 	switch {
@@ -28,13 +32,20 @@ func ErrorName(err error) string {
 	case errors.As(err, &timeout):
 		host, port, _ := net.SplitHostPort(timeout.Addr)
 		if timeout.Connect {
-			return "ConnectTimeoutError(<urllib3.connection.HTTPConnection object at 0x....>, " +
+			// urllib3 2 names the connection by host and port and its
+			// address, which the locustfile masks as Locust masks
+			// "object at 0x...".
+			return "ConnectTimeoutError(<HTTPConnection(host=" + pyRepr(host) + ", port=" + port + ") at 0x....>, " +
 				pyRepr("Connection to "+host+" timed out. (connect timeout="+pySeconds(timeout.After)+")") + ")"
 		}
 		return "ReadTimeout(ReadTimeoutError(" +
 			pyRepr("HTTPConnectionPool(host="+pyRepr(host)+", port="+port+"): Read timed out. (read timeout="+pySeconds(timeout.After)+")") + "))"
 	case errors.Is(err, errRemoteDisconnected):
 		return "RemoteDisconnected('Remote end closed connection without response')"
+	case errors.As(err, &badLine):
+		return "BadStatusLine(" + pyRepr(badLine.Line) + ")"
+	case errors.As(err, &short):
+		return "ChunkedEncodingError(ProtocolError(" + pyRepr("Connection broken: "+short.Error()) + ", " + short.Error() + "))"
 	case errors.Is(err, errIncompleteRead):
 		return "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead'))"
 	case errors.As(err, &errno):
@@ -78,12 +89,21 @@ func strerror(e syscall.Errno) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// pySeconds formats a timeout as a Python number would print: 5, 0.5.
+// pySeconds formats a timeout as Python prints the float the locustfile's
+// options hold: 5.0, 0.5, 1e-05.
 func pySeconds(d time.Duration) string {
 	if d <= 0 {
 		return "None"
 	}
-	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+	v := d.Seconds()
+	if v < 1e-4 || v >= 1e16 {
+		return strconv.FormatFloat(v, 'e', -1, 64)
+	}
+	s := strconv.FormatFloat(v, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
 }
 
 // pyRepr quotes s as Python's repr() quotes a str.
@@ -108,8 +128,15 @@ func pyRepr(s string) string {
 		case r < 0x20, r == 0x7f:
 			b.WriteString(`\x`)
 			b.WriteString(hex2(byte(r)))
-		default:
+		case r < 0x7f || unicode.IsPrint(r):
 			b.WriteRune(r)
+		case r <= 0xff:
+			b.WriteString(`\x`)
+			b.WriteString(hex2(byte(r)))
+		case r <= 0xffff:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
 		}
 	}
 	b.WriteByte(q)

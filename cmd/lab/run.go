@@ -270,7 +270,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 130
 	case err != nil:
 		fmt.Fprintf(stderr, "lab run: %s\n", oneLine(err.Error()))
-		if ran != nil {
+		if ran != nil && runner.Measured(cfg.Out) {
 			fmt.Fprintf(stderr, "lab run: what was measured is in %s\n", cfg.Out)
 		}
 		return 1

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -66,10 +67,16 @@ func newMeta(cfg *Config, f features, preset string, now time.Time) *meta.Meta {
 	return m
 }
 
+// GitCommitEnv names the commit a checkout without .git was built from
+// (the lab container's image sets it).
+const GitCommitEnv = "SERVERLAB_GIT_COMMIT"
+
 func gitState(root string) meta.Git {
 	var g meta.Git
 	out, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
 	if err != nil {
+		// An image has no .git: its build passes the commit in instead.
+		g.Commit = strings.TrimSpace(os.Getenv(GitCommitEnv))
 		return g
 	}
 	g.Commit = strings.TrimSpace(string(out))

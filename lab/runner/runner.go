@@ -281,7 +281,11 @@ func (r *run) finish(failed []string, interrupted bool) (*meta.Meta, error) {
 	}
 	switch {
 	case interrupted:
-		r.pr.line("lab: interrupted; what was measured is in %s", r.cfg.Out)
+		if Measured(r.cfg.Out) {
+			r.pr.line("lab: interrupted; what was measured is in %s", r.cfg.Out)
+		} else {
+			r.pr.line("lab: interrupted before anything was measured")
+		}
 		return r.meta, ErrInterrupted
 	case len(errs) > 0:
 		return r.meta, errors.New(strings.Join(errs, "; "))
@@ -306,4 +310,11 @@ func (r *run) measured() []string {
 type Choice struct {
 	locusts.Locust
 	From string // "pinned", "--locust" or "LAB_LOCUST"
+}
+
+// Measured reports whether dir holds a Locust stats CSV: only then is there
+// something to point a user at after a failed or interrupted run.
+func Measured(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*_stats.csv"))
+	return len(m) > 0
 }

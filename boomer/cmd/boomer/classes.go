@@ -24,9 +24,14 @@ func get(u *boomer.User, path string) {
 // userClasses are locustfile.py's classes, with the same tasks, weights and
 // waits, so that one master can drive Go and Python workers alike.
 // newRecorder, when not nil, replaces the user as the recorder (dry runs).
+// The master's --connect-timeout and --response-timeout, when it has them,
+// win over the timeouts in opts.
 func userClasses(opts httpuser.Options, newRecorder func(u *boomer.User) httpuser.Recorder) []*boomer.UserClass {
 	onStart := func(u *boomer.User) error {
-		c, err := httpuser.New(u.Ctx, u.Host, opts)
+		o := opts
+		o.ConnectTimeout = timeoutOption(u.Options, "connect_timeout", o.ConnectTimeout)
+		o.ResponseTimeout = timeoutOption(u.Options, "response_timeout", o.ResponseTimeout)
+		c, err := httpuser.New(u.Ctx, u.Host, o)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -28,6 +29,12 @@ and runs its user classes: LabUser BrowserUser HammerUser SlowIOUser CPUUser.
                          soft limit is raised to the hard one)
   --max-rps N            at most N requests a second over all users
   --close                send Connection: close; a new connection per request
+  --connect-timeout S    seconds to wait for a connection, and for the request
+                         to be sent (default 5; 0: the kernel's own limit)
+  --response-timeout S   seconds to wait for a response's first byte, and for
+                         each next one (default 10; 0: forever)
+                         A master's --connect-timeout and --response-timeout
+                         win over these two.
   --loglevel LEVEL       DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)
   --run-tasks CLASS      run each task of CLASS once against -H, print the
                          outcomes and exit (1 if any request failed)
@@ -50,14 +57,18 @@ type config struct {
 	maxFDs     int
 	maxRPS     int64
 	close      bool
-	level      slog.Level
-	runTasks   string
-	standalone bool
-	users      int
-	spawnRate  float64
-	runTime    time.Duration
-	cpuprofile string
-	memprofile string
+	// connectTimeout and responseTimeout apply when no master's options
+	// name them (standalone, --run-tasks, a locustfile without them).
+	connectTimeout  time.Duration
+	responseTimeout time.Duration
+	level           slog.Level
+	runTasks        string
+	standalone      bool
+	users           int
+	spawnRate       float64
+	runTime         time.Duration
+	cpuprofile      string
+	memprofile      string
 }
 
 // parseFlags reads Locust-style flags (--name value or --name=value; Go's
@@ -75,6 +86,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&cfg.maxFDs, "max-fds", 0, "")
 	fs.Int64Var(&cfg.maxRPS, "max-rps", 0, "")
 	fs.BoolVar(&cfg.close, "close", false, "")
+	connectTimeout := fs.String("connect-timeout", "5", "")
+	responseTimeout := fs.String("response-timeout", "10", "")
 	level := fs.String("loglevel", "INFO", "")
 	fs.StringVar(&cfg.runTasks, "run-tasks", "", "")
 	fs.BoolVar(&cfg.standalone, "standalone", false, "")
@@ -98,6 +111,12 @@ func parseFlags(args []string) (*config, error) {
 		return nil, err
 	}
 	if cfg.runTime, err = parseRunTime(*runTime); err != nil {
+		return nil, err
+	}
+	if cfg.connectTimeout, err = parseSeconds("--connect-timeout", *connectTimeout); err != nil {
+		return nil, err
+	}
+	if cfg.responseTimeout, err = parseSeconds("--response-timeout", *responseTimeout); err != nil {
 		return nil, err
 	}
 	cfg.host = strings.TrimSpace(cfg.host)
@@ -172,6 +191,44 @@ func parseRunTime(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("--run-time %q: want a duration such as 30s, 5m or 1h30m", s)
 	}
 	return d, nil
+}
+
+// parseSeconds reads a timeout as the locustfile's options give it:
+// seconds, a fraction allowed (0.5); 0 means none.
+func parseSeconds(flagName, s string) (time.Duration, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) || v > maxTimeout.Seconds() {
+		return 0, fmt.Errorf("%s %q: want seconds, such as 5 or 0.5 (0: no timeout)", flagName, s)
+	}
+	return time.Duration(v * float64(time.Second)), nil
+}
+
+// maxTimeout keeps a timeout within what a time.Duration holds.
+const maxTimeout = 24 * time.Hour
+
+// timeoutOption reads one of the master's timeout options (seconds, as
+// the locustfile's parser gives them), or returns def when the master has
+// none or an unusable one.
+func timeoutOption(parsed map[string]any, key string, def time.Duration) time.Duration {
+	var v float64
+	switch x := parsed[key].(type) {
+	case float64:
+		v = x
+	case float32:
+		v = float64(x)
+	case int64:
+		v = float64(x)
+	case int:
+		v = float64(x)
+	case uint64:
+		v = float64(x)
+	default:
+		return def
+	}
+	if v < 0 || math.IsNaN(v) || v > maxTimeout.Seconds() {
+		return def
+	}
+	return time.Duration(v * float64(time.Second))
 }
 
 // checkURL accepts what httpuser can load: http://HOST[:PORT][/path].

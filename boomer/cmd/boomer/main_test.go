@@ -35,6 +35,9 @@ func TestBadUsageIsOneLineAndExit2(t *testing.T) {
 		{[]string{"--run-tasks", "NoUser", "-H", "http://127.0.0.1:1"}, "no such user class"},
 		{[]string{"--standalone", "--users", "0", "-H", "http://127.0.0.1:1"}, "--users 0"},
 		{[]string{"--spawn-rate", "0"}, "--spawn-rate"},
+		{[]string{"--connect-timeout", "soon"}, "--connect-timeout"},
+		{[]string{"--response-timeout", "-1"}, "--response-timeout"},
+		{[]string{"--response-timeout", "1e300"}, "--response-timeout"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -55,7 +58,7 @@ func TestHelpNamesEveryFlag(t *testing.T) {
 		t.Fatalf("--help: exit %d, stderr %q", code, errb.String())
 	}
 	for _, f := range []string{"--master-host", "--master-port", "-H, --host", "--target-url", "--max-fds",
-		"--max-rps", "--close", "--loglevel", "--run-tasks", "--standalone", "--users", "--spawn-rate",
+		"--max-rps", "--close", "--connect-timeout", "--response-timeout", "--loglevel", "--run-tasks", "--standalone", "--users", "--spawn-rate",
 		"--run-time", "--cpuprofile", "--memprofile", "LabUser", "CPUUser"} {
 		if !strings.Contains(out.String(), f) {
 			t.Errorf("--help does not mention %s", f)
@@ -239,4 +242,63 @@ func parseLocustfile(src string) pyClasses {
 		pc.classes[name] = c
 	}
 	return pc
+}
+
+// The master's timeout options win over the flags; without them, or with
+// values no timeout can be, the flags apply.
+func TestTimeoutsFromTheMasterWin(t *testing.T) {
+	cfg, err := parseFlags([]string{"--connect-timeout", "0.25", "--response-timeout", "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.connectTimeout != 250*time.Millisecond || cfg.responseTimeout != 3*time.Second {
+		t.Fatalf("flags gave %v and %v", cfg.connectTimeout, cfg.responseTimeout)
+	}
+	tests := []struct {
+		parsed map[string]any
+		want   time.Duration
+	}{
+		{nil, 3 * time.Second},
+		{map[string]any{"response_timeout": 0.5}, 500 * time.Millisecond},
+		{map[string]any{"response_timeout": int64(2)}, 2 * time.Second},
+		{map[string]any{"response_timeout": 0.0}, 0},
+		{map[string]any{"response_timeout": -1.0}, 3 * time.Second},
+		{map[string]any{"response_timeout": "10"}, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := timeoutOption(tt.parsed, "response_timeout", cfg.responseTimeout); got != tt.want {
+			t.Errorf("options %v: %v, want %v", tt.parsed, got, tt.want)
+		}
+	}
+}
+
+// The defaults are the locustfile's, so that a Go worker without a master
+// gives up when a Python user would.
+func TestTimeoutDefaultsAreTheLocustfiles(t *testing.T) {
+	cfg, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(root, "locustfile.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for flag, got := range map[string]time.Duration{"--connect-timeout": cfg.connectTimeout, "--response-timeout": cfg.responseTimeout} {
+		m := regexp.MustCompile(`"` + flag + `",\s*type=float,\s*default=([0-9.]+),`).FindSubmatch(src)
+		if m == nil {
+			t.Errorf("locustfile.py has no float option %s with a default", flag)
+			continue
+		}
+		want, _ := strconv.ParseFloat(string(m[1]), 64)
+		if got != time.Duration(want*float64(time.Second)) {
+			t.Errorf("%s: bin/boomer defaults to %v, locustfile.py to %ss", flag, got, m[1])
+		}
+	}
+	if cfg.connectTimeout != 5*time.Second || cfg.responseTimeout != 10*time.Second {
+		t.Errorf("defaults %v and %v, the README argues 5s and 10s", cfg.connectTimeout, cfg.responseTimeout)
+	}
 }

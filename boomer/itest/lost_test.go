@@ -1,0 +1,72 @@
+package itest
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// totalsLine is what bin/boomer logs when a test ends: its own count.
+var totalsLine = regexp.MustCompile(`msg="test totals" why=quit requests=(\d+) failures=(\d+)`)
+
+// runsInARow is how many consecutive runs must each keep every count.
+const runsInARow = 20
+
+// A worker out of descriptors, its 200 users failing at once and in a
+// tight loop: every run, on both Locust versions, must end with the
+// master's totals equal to what the worker counted, the failures
+// included. The first run that loses anything fails the test; there are
+// no retries.
+func TestWorkerOutOfFDsLosesNoStats(t *testing.T) {
+	for _, v := range versions {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			l := need(t, v.find)
+			target, _ := startModel(t, "goroutine")
+			for i := 1; i <= runsInARow; i++ {
+				r := run{locust: l, host: target, users: 200, runTime: "3s", class: "HammerUser", fds: 64,
+					goArgs: []string{"--loglevel", "DEBUG"}}.do(t)
+				if msg := lostStats(t, r); msg != "" {
+					t.Fatalf("run %d of %d: %s\nstats:\n%s\nfailures:\n%s", i, runsInARow, msg,
+						csvText(t, r.prefix+"_stats.csv"), csvText(t, r.prefix+"_failures.csv"))
+				}
+			}
+		})
+	}
+}
+
+// lostStats compares a run's CSVs with the worker's own totals; it says
+// what differs, or "" when nothing was lost.
+func lostStats(t *testing.T, r ran) string {
+	t.Helper()
+	m := totalsLine.FindStringSubmatch(r.worker.out.String())
+	if m == nil {
+		return "the worker logged no totals"
+	}
+	wantReq, _ := strconv.Atoi(m[1])
+	wantFail, _ := strconv.Atoi(m[2])
+	if wantFail == 0 {
+		return "the worker counted no failures: it did not run out of descriptors"
+	}
+	gotReq, gotFail := aggregated(t, r.prefix)
+	if gotReq != wantReq || gotFail != wantFail {
+		return fmt.Sprintf("the master has %d requests and %d failures, the worker counted %d and %d",
+			gotReq, gotFail, wantReq, wantFail)
+	}
+	fdFails, all := 0, 0
+	for _, f := range failures(t, r.prefix) {
+		all += f.occurrences
+		if strings.Contains(f.err, "OSError(24, 'Too many open files')") {
+			fdFails += f.occurrences
+		}
+	}
+	if fdFails == 0 {
+		return "no OSError(24, 'Too many open files') in the failures CSV"
+	}
+	if all != wantFail {
+		return fmt.Sprintf("the failures CSV adds up to %d, the worker counted %d failures", all, wantFail)
+	}
+	return ""
+}

@@ -1,0 +1,153 @@
+package itest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"serverlab/internal/locusts"
+	"serverlab/internal/testbin"
+)
+
+// run describes one headless master with one worker, Go or Python.
+type run struct {
+	locust     locusts.Locust
+	python     bool     // a Python worker on locustfile.py instead of bin/boomer
+	host       string   // the master's -H
+	users      int      // -u, started all in the first second
+	runTime    string   // -t
+	class      string   // the user class
+	masterArgs []string // more master options, e.g. --response-timeout 0.5
+	goArgs     []string // more bin/boomer flags
+	fds        int      // the worker's open-files limit; 0 leaves it
+}
+
+// ran is what a run left: the CSV prefix and both processes.
+type ran struct {
+	prefix         string
+	master, worker *proc
+}
+
+// do runs r to its end and waits for the worker to leave.
+func (r run) do(t *testing.T) ran {
+	t.Helper()
+	port := testbin.FreePort(t)
+	out := ran{prefix: filepath.Join(t.TempDir(), "run")}
+	args := append([]string{"--headless", "--expect-workers", "1", "--csv", out.prefix, "-H", r.host,
+		"-u", strconv.Itoa(r.users), "-r", strconv.Itoa(r.users), "-t", r.runTime}, r.masterArgs...)
+	out.master = start(t, "master "+r.locust.Version, r.locust.Path, masterArgs(t, port, append(args, r.class)...)...)
+	// A worker started before the master binds waits out its reconnect
+	// back-off; started after, it joins at once.
+	waitListening(t, port, out.master)
+	if r.python {
+		args := []string{"-f", filepath.Join(root(t), "locustfile.py"), "--worker",
+			"--master-host", "127.0.0.1", "--master-port", strconv.Itoa(port)}
+		if r.fds > 0 {
+			// Locust raises a lower soft limit at start when it may; a
+			// hard limit keeps it where the run wants it.
+			sh := fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, r.fds)
+			out.worker = start(t, "python worker", "sh", append([]string{"-c", sh, r.locust.Path}, args...)...)
+		} else {
+			out.worker = start(t, "python worker", r.locust.Path, args...)
+		}
+	} else {
+		args := r.goArgs
+		if r.fds > 0 {
+			args = append([]string{"--max-fds", strconv.Itoa(r.fds)}, args...)
+		}
+		out.worker = startWorker(t, port, args...)
+	}
+	out.master.wait(t, 120*time.Second)
+	out.worker.wait(t, 30*time.Second)
+	return out
+}
+
+// waitListening waits until the master accepts connections on port.
+func waitListening(t *testing.T, port int, master *proc) {
+	t.Helper()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-master.done:
+			t.Fatalf("%s exited before it listened", master.name)
+		default:
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s does not listen on %s", master.name, addr)
+		}
+	}
+}
+
+// failure is one row of a failures CSV.
+type failure struct {
+	method, name, err string
+	occurrences       int
+}
+
+// failures reads a failures CSV. Debian's 2.12.1 writes the error's repr,
+// quotes included; they are taken off.
+func failures(t *testing.T, prefix string) []failure {
+	t.Helper()
+	var out []failure
+	for _, r := range csvRows(t, prefix+"_failures.csv") {
+		n, err := strconv.Atoi(r["Occurrences"])
+		if err != nil {
+			t.Fatalf("%s_failures.csv: row %v", prefix, r)
+		}
+		e := r["Error"]
+		if len(e) >= 2 && e[0] == e[len(e)-1] && (e[0] == '"' || e[0] == '\'') {
+			e = e[1 : len(e)-1]
+		}
+		out = append(out, failure{r["Method"], r["Name"], e, n})
+	}
+	return out
+}
+
+// texts are the distinct failure rows, occurrences left out, sorted.
+func texts(fs []failure) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range fs {
+		k := f.method + " " + f.name + " " + f.err
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func csvText(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
+func aggregated(t *testing.T, prefix string) (requests, fails int) {
+	t.Helper()
+	c := requestCounts(t, prefix+"_stats.csv")
+	agg, ok := c["Aggregated"]
+	if !ok {
+		t.Fatalf("no Aggregated row in %s_stats.csv:\n%s", prefix, csvText(t, prefix+"_stats.csv"))
+	}
+	return agg[0], agg[1]
+}
+
+func joinLines(s []string) string { return strings.Join(s, "\n") }
+
+const millisecond = time.Millisecond
+
+func itoa(n int) string { return strconv.Itoa(n) }
