@@ -148,8 +148,8 @@ func checkCovered(t *testing.T, root, where, rest string) {
 			continue
 		}
 		for _, name := range f[1:] {
-			if !regexp.MustCompile(`(?m)^func ` + regexp.QuoteMeta(name) + `\(`).Match(src) &&
-				!regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `:`).Match(src) {
+			if !regexp.MustCompile(`(?m)^func `+regexp.QuoteMeta(name)+`\(`).Match(src) &&
+				!regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(name)+`:`).Match(src) {
 				t.Errorf("%s: covered by %s %s: no such test or target there", where, f[0], name)
 			}
 		}

@@ -65,16 +65,7 @@ func ReadSteps(path string) ([]Step, error) {
 	if rs.err != nil {
 		return nil, rs.err
 	}
-	var out []Step
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		r := &rowReader{t: t}
+	return readRows(t, func(r *rowReader) Step {
 		s := Step{
 			Step: r.int(c["Step"]), TargetUsers: r.int(c["Target Users"]),
 			Start: r.float(c["Start"], false), End: r.float(c["End"], false),
@@ -92,11 +83,8 @@ func ReadSteps(path string) ([]Step, error) {
 		if strings.TrimSpace(t.rec[c["Users"]]) != "" {
 			s.Users = r.int(c["Users"])
 		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, s)
-	}
+		return s
+	})
 }
 
 // optional is a number, or NaN for an empty cell.
@@ -119,22 +107,10 @@ func ReadStepFailures(path string) ([]StepFailure, error) {
 	if rs.err != nil {
 		return nil, rs.err
 	}
-	var out []StepFailure
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		r := &rowReader{t: t}
+	return readRows(t, func(r *rowReader) StepFailure {
 		f := StepFailure{Step: r.int(cStep), TargetUsers: r.int(cUsers), Error: r.str(cErr), Occurrences: r.int(cOcc)}
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, f)
-	}
+		return f
+	})
 }
 
 // TargetSample is one row of PREFIX_target.csv: the target's own figures
@@ -173,16 +149,7 @@ func ReadTarget(path string) ([]TargetSample, error) {
 	if rs.err != nil {
 		return nil, rs.err
 	}
-	var out []TargetSample
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		r := &rowReader{t: t}
+	return readRows(t, func(r *rowReader) TargetSample {
 		ts, perr := strconv.ParseFloat(strings.TrimSpace(t.rec[c["Timestamp"]]), 64)
 		if perr != nil {
 			r.fail(c["Timestamp"], "not a Unix time")
@@ -196,11 +163,8 @@ func ReadTarget(path string) ([]TargetSample, error) {
 			Accepted: optional(r, c["Accepted Connections"]), Threads: optional(r, c["Threads"]),
 			Children: optional(r, c["Child Processes"]), RSS: optional(r, c["RSS Bytes"]), CPU: optional(r, c["CPU %"]),
 		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, s)
-	}
+		return s
+	})
 }
 
 // ReadServer reads a PREFIX_server.csv: what bin/lab run sampled of the
@@ -227,16 +191,7 @@ func ReadServer(path string) ([]TargetSample, error) {
 		}
 		return math.NaN()
 	}
-	var out []TargetSample
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		r := &rowReader{t: t}
+	return readRows(t, func(r *rowReader) TargetSample {
 		s := TargetSample{
 			Time: r.float(c["Timestamp"], false), Answered: true, CPUSeconds: optional(r, c["CPU Seconds"]),
 			Active: optional(r, c["Active Connections"]), OpenFDs: optional(r, c["Open FDs"]),
@@ -246,9 +201,6 @@ func ReadServer(path string) ([]TargetSample, error) {
 			WorkerCPUSeconds: opt(r, "Busiest Worker CPU Seconds"), MasterCPUSeconds: opt(r, "Master CPU Seconds"),
 			LoadBusySeconds: opt(r, "Load CPUs Busy Seconds"), LoadSeconds: opt(r, "Load CPUs Seconds"),
 		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, s)
-	}
+		return s
+	})
 }
