@@ -575,3 +575,14 @@ func readRows[T any](t *table, row func(r *rowReader) T) ([]T, error) {
 		out = append(out, v)
 	}
 }
+
+// columns resolves names to their columns in t; the error names the first
+// one missing.
+func (t *table) columns(names ...string) (map[string]int, error) {
+	rs := &resolver{t: t}
+	c := make(map[string]int, len(names))
+	for _, n := range names {
+		c[n] = rs.col(n)
+	}
+	return c, rs.err
+}

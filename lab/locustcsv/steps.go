@@ -55,15 +55,11 @@ func ReadSteps(path string) ([]Step, error) {
 		return nil, err
 	}
 	defer t.close()
-	rs := &resolver{t: t}
-	c := map[string]int{}
-	for _, n := range []string{"Step", "Users", "Target Users", "Start", "End", "Requests", "Failures",
+	c, err := t.columns("Step", "Users", "Target Users", "Start", "End", "Requests", "Failures",
 		"Requests/s", "Median Response Time", "95%", "99%", "Average Response Time", "Max Response Time",
-		"Worker CPU %", "Worker CPU % Peak", "Master CPU %", "Workers"} {
-		c[n] = rs.col(n)
-	}
-	if rs.err != nil {
-		return nil, rs.err
+		"Worker CPU %", "Worker CPU % Peak", "Master CPU %", "Workers")
+	if err != nil {
+		return nil, err
 	}
 	return readRows(t, func(r *rowReader) Step {
 		s := Step{
@@ -140,14 +136,10 @@ func ReadTarget(path string) ([]TargetSample, error) {
 		return nil, err
 	}
 	defer t.close()
-	rs := &resolver{t: t}
-	c := map[string]int{}
-	for _, n := range []string{"Timestamp", "Answered", "Error", "Open FDs", "Max FDs", "EMFILE", "Other Accept Errors",
-		"Connections Shed", "Active Connections", "Accepted Connections", "Threads", "Child Processes", "RSS Bytes", "CPU %"} {
-		c[n] = rs.col(n)
-	}
-	if rs.err != nil {
-		return nil, rs.err
+	c, err := t.columns("Timestamp", "Answered", "Error", "Open FDs", "Max FDs", "EMFILE", "Other Accept Errors",
+		"Connections Shed", "Active Connections", "Accepted Connections", "Threads", "Child Processes", "RSS Bytes", "CPU %")
+	if err != nil {
+		return nil, err
 	}
 	return readRows(t, func(r *rowReader) TargetSample {
 		ts, perr := strconv.ParseFloat(strings.TrimSpace(t.rec[c["Timestamp"]]), 64)
@@ -175,14 +167,10 @@ func ReadServer(path string) ([]TargetSample, error) {
 		return nil, err
 	}
 	defer t.close()
-	rs := &resolver{t: t}
-	c := map[string]int{}
-	for _, n := range []string{"Timestamp", "CPU Seconds", "Active Connections", "Open FDs", "Threads",
-		"Child Processes", "RSS Bytes", "EMFILE", "Connections Shed"} {
-		c[n] = rs.col(n)
-	}
-	if rs.err != nil {
-		return nil, rs.err
+	c, err := t.columns("Timestamp", "CPU Seconds", "Active Connections", "Open FDs", "Threads",
+		"Child Processes", "RSS Bytes", "EMFILE", "Connections Shed")
+	if err != nil {
+		return nil, err
 	}
 	// Columns a later lab added: absent, they read as not measured.
 	opt := func(r *rowReader, name string) float64 {
