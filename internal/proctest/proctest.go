@@ -82,6 +82,28 @@ func (tg *Target) SignalGroup(sig syscall.Signal) error {
 	return syscall.Kill(-tg.Pid, sig)
 }
 
+// InterruptGroup sends SIGINT to the target's group, as Ctrl-C does, while
+// the response to the request sent on c is in flight, and checks that the
+// response still arrives whole and that the target then exits 0.
+func (tg *Target) InterruptGroup(c net.Conn) {
+	tg.t.Helper()
+	if err := tg.SignalGroup(syscall.SIGINT); err != nil {
+		tg.t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		tg.t.Fatalf("in-flight request cut by SIGINT to the group: %v\n%s", err, tg.Stderr())
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		tg.t.Fatalf("in-flight response cut by SIGINT to the group: %v\n%s", err, tg.Stderr())
+	}
+	if resp.StatusCode != 200 {
+		tg.t.Fatalf("in-flight request: status %d", resp.StatusCode)
+	}
+	tg.Wait(10 * time.Second)
+}
+
 // Stderr is what the target logged so far.
 func (tg *Target) Stderr() string { return tg.stderr.String() }
 
