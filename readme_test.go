@@ -1,14 +1,13 @@
-package serverlab_test
-
-// The README's commands are tested: every indented block of README.md has
+// The README's commands are tested here: every indented block of README.md has
 // a marker, an HTML comment on the line before it (a blank line between):
 //
 //	<!-- doc: run -->                       run here, line by line
-//	<!-- doc: covered by PATH TestName -->  a test (or script) runs it; PATH
-//	                                        and the test are checked to exist
+//	<!-- doc: covered by PATH TestName -->  a test, script or make target runs
+//	                                        it; both are checked to exist
 //	<!-- doc: not in CI: why -->            cannot run here, and why
 //	<!-- doc: output -->                    what a command prints, not a command
 //	<!-- doc: layout -->                    the Layout section, checked below
+package serverlab_test
 
 import (
 	"bufio"
