@@ -12,9 +12,11 @@ build:
 setup:
 	scripts/setup.sh
 
-# The whole suite, race detector on, then a short fuzz of the HTTP parser.
+# The whole suite: vet and staticcheck (pinned in go.mod's tool block),
+# the tests with the race detector on, then a short fuzz of the HTTP parser.
 test: setup build
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz
 

@@ -3,7 +3,6 @@ package boomer
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"os"
@@ -158,26 +157,9 @@ func testRealMaster(t *testing.T, l locusts.Locust) {
 // readStatsCSV returns the rows of Locust's _stats.csv keyed "TYPE NAME".
 func readStatsCSV(t *testing.T, path string) map[string]map[string]string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) < 1 {
-		t.Fatalf("%s is empty", path)
-	}
+	_, recs := testbin.CSV(t, path)
 	rows := map[string]map[string]string{}
-	for _, r := range recs[1:] {
-		row := map[string]string{}
-		for i, h := range recs[0] {
-			if i < len(r) {
-				row[h] = r[i]
-			}
-		}
+	for _, row := range recs {
 		rows[fmt.Sprintf("%s %s", row["Type"], row["Name"])] = row
 	}
 	return rows

@@ -61,7 +61,7 @@ func Load(root string) (*types.Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cli.ProjectFromOptions(context.Background(), opts)
+	return opts.LoadProject(context.Background())
 }
 
 // Check returns every problem found in root's compose setup; models are the

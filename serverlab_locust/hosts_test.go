@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"serverlab/internal/locusts"
+	"serverlab/internal/testbin"
 )
 
 // A bad --target-hosts list is refused by the master before it starts,
 // in one line that says what is wrong; no list at all is fine.
 func TestTargetHostsRefusedInOneLine(t *testing.T) {
-	l := need(t, locusts.Pinned)
+	l := testbin.Locust(t, locusts.Pinned)
 	for _, tc := range []struct{ value, want string }{
 		{"epoll", `argument --target-hosts: 'epoll': want MODEL=URL`},
 		{"=http://127.0.0.1:1", `'=http://127.0.0.1:1': want MODEL=URL`},
@@ -21,7 +22,7 @@ func TestTargetHostsRefusedInOneLine(t *testing.T) {
 		{"", ""},
 	} {
 		cmd := exec.Command(l.Path, "-f", "locustfile.py", "--list", "--target-hosts", tc.value)
-		cmd.Dir = root(t)
+		cmd.Dir = testbin.Root(t)
 		out, err := cmd.CombinedOutput()
 		if tc.want == "" {
 			if err != nil || !strings.Contains(string(out), "LabUser") {
@@ -44,7 +45,7 @@ func TestTargetHostsRefusedInOneLine(t *testing.T) {
 // The Target tab's admin URL: a template with {model}, or the model's own
 // from a MODEL=URL list; a model the list lacks is a reason, not a crash.
 func TestAdminURLFromAList(t *testing.T) {
-	l := need(t, locusts.Pinned)
+	l := testbin.Locust(t, locusts.Pinned)
 	const script = `
 import types
 from serverlab_locust import target
@@ -59,7 +60,7 @@ for url, model in [("http://t-{model}:9090", "epoll"),
         print("ValueError:", e)
 `
 	cmd := exec.Command(l.Python, "-c", script)
-	cmd.Dir = root(t)
+	cmd.Dir = testbin.Root(t)
 	cmd.Env = append(cmd.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

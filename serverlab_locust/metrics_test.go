@@ -14,6 +14,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"serverlab/internal/testbin"
 )
 
 // python runs serverlab_locust.metrics on the system Python (the reader
@@ -36,7 +38,7 @@ else:
     print(json.dumps({k: v if v is None or isinstance(v, dict) else repr(v) for k, v in metrics.read(samples).items()}))
 `
 	cmd := exec.Command("python3", "-c", script, mode)
-	cmd.Dir = root(t)
+	cmd.Dir = testbin.Root(t)
 	cmd.Env = append(cmd.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	cmd.Stdin = strings.NewReader(text)
 	out, err := cmd.Output()

@@ -147,7 +147,7 @@ func rowValue(rows []tabRow, prefix string) string {
 func TestWebUIShowsTheTargetRunningOut(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
-			l := need(t, v.find)
+			l := testbin.Locust(t, v.find)
 			tg := startTarget(t, "--max-fds", "64")
 			port, webPort := testbin.FreePort(t), testbin.FreePort(t)
 			startWorker(t, port)
@@ -260,13 +260,13 @@ func TestHeadlessRunWritesTargetCSV(t *testing.T) {
 	}{{"pinned", 0, false}, {"debian", 1, false}, {"pinned-standalone", 0, true}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			l := need(t, versions[tc.locust].find)
+			l := testbin.Locust(t, versions[tc.locust].find)
 			tg := startTarget(t)
 			prefix := filepath.Join(t.TempDir(), "run")
 			args := []string{"--headless", "-u", "10", "-r", "10", "-t", "5s", "--csv", prefix, "-H", tg.site}
 			env := []string{"TARGET_ADMIN_URL=" + tg.admin}
 			if tc.standalone {
-				args = append(append([]string{"-f", filepath.Join(root(t), "locustfile.py")}, args...),
+				args = append(append([]string{"-f", filepath.Join(testbin.Root(t), "locustfile.py")}, args...),
 					"--target-admin-url", tg.admin, "LabUser")
 				env = nil
 			} else {
@@ -276,13 +276,13 @@ func TestHeadlessRunWritesTargetCSV(t *testing.T) {
 				args = masterArgs(t, port, append([]string{"--expect-workers", "1"}, args...)...)
 			}
 			master := start(t, "master "+l.Version, env, l.Path, args...)
-			if code := master.wait(t, 90*time.Second); code != 0 {
+			if code := master.Wait(t, 90*time.Second); code != 0 {
 				t.Errorf("master exited %d", code)
 			}
 			if _, err := os.Stat(prefix + "_stats.csv"); err != nil {
 				t.Errorf("Locust's own CSV: %v", err)
 			}
-			header, rows := csvRecords(t, prefix+"_target.csv")
+			header, rows := testbin.CSV(t, prefix+"_target.csv")
 			if !slices.Equal(header, csvColumns) {
 				t.Errorf("columns %q, want %q", header, csvColumns)
 			}
@@ -317,7 +317,7 @@ func TestHeadlessRunWritesTargetCSV(t *testing.T) {
 				t.Errorf("last row: %s accepted connections for 10 users", rows[len(rows)-1]["Accepted Connections"])
 			}
 			want := fmt.Sprintf("serverlab: target epoll (%s): %d samples; 0 unanswered, open fds peak ", tg.admin, len(rows))
-			if out := master.out.String(); !strings.Contains(out, want) || !strings.Contains(out, "EMFILE 0") {
+			if out := master.Out.String(); !strings.Contains(out, want) || !strings.Contains(out, "EMFILE 0") {
 				t.Errorf("the master did not print the target's summary %q", want)
 			}
 		})

@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/proctest"
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
-	"serverlab/targets/process/proctest"
 )
 
 // contractModels is the --list order the project promises.

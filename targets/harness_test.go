@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/testbin"
 )
 
@@ -39,8 +40,6 @@ type target struct {
 	err    error         // Wait's result, after exited
 }
 
-var readyLine = regexp.MustCompile(`^listening on (127\.0\.0\.1:\d+) \(model (\S+), pid (\d+)\)$`)
-
 // start runs bin/target --model model on a free port with args and waits for
 // its ready line. The process is stopped when the test ends.
 func start(t testing.TB, bin, model string, args ...string) *target {
@@ -59,57 +58,22 @@ func startEnv(t testing.TB, bin, model string, env []string, args ...string) *ta
 	// Its own process group, so that a model's children can be found and,
 	// if the model failed to stop them, stopped at the end.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	tg := &target{t: t, model: model, cmd: cmd, stderr: &testbin.Output{}, exited: make(chan struct{})}
 	cmd.Stderr = tg.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", model, err)
+	p, err := launch.Start(cmd, startWait)
+	if err != nil {
+		t.Fatalf("%s: %v; stderr:\n%s", model, err, tg.stderr)
 	}
 	go func() {
-		tg.err = cmd.Wait()
+		<-p.Exited()
+		tg.err = p.Err()
 		close(tg.exited)
 	}()
 	t.Cleanup(tg.stop)
-
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	timeout := time.After(startWait)
-	for tg.addr == "" {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				<-tg.exited
-				t.Fatalf("%s exited before it was ready (%v); stderr:\n%s", model, tg.err, tg.stderr)
-			}
-			if a, ok := strings.CutPrefix(line, "admin on "); ok {
-				tg.admin = a
-				continue
-			}
-			m := readyLine.FindStringSubmatch(line)
-			if m == nil {
-				t.Fatalf("%s: unexpected stdout line %q", model, line)
-			}
-			if m[2] != model || m[3] != strconv.Itoa(cmd.Process.Pid) {
-				t.Fatalf("%s: ready line %q names another model or pid (pid %d)", model, line, cmd.Process.Pid)
-			}
-			tg.addr = m[1]
-		case <-timeout:
-			t.Fatalf("%s not ready after %v; stderr:\n%s", model, startWait, tg.stderr)
-		}
+	if r := p.Ready; r.Model != model || r.Pid != cmd.Process.Pid || !strings.HasPrefix(r.Addr, "127.0.0.1:") {
+		t.Fatalf("%s: ready line %q names another model, pid or address (pid %d)", model, launch.ReadyLine(r.Addr, r.Model, r.Pid), cmd.Process.Pid)
 	}
-	go func() {
-		for range lines {
-		}
-	}()
+	tg.addr, tg.admin = p.Ready.Addr, p.Ready.Admin
 	return tg
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"serverlab/internal/locusts"
+	"serverlab/internal/testbin"
 )
 
 // metricsPoller asks a target's admin port for /metrics about once a
@@ -107,7 +108,7 @@ var workerKinds = []struct {
 // same by Go and Python workers. Meanwhile the target's /metrics answers
 // within a second every time and counts EMFILE.
 func TestTargetOutOfFDsShowsFailures(t *testing.T) {
-	l := need(t, locusts.Pinned)
+	l := testbin.Locust(t, locusts.Pinned)
 	got := make([][]string, len(workerKinds))
 	t.Run("workers", func(t *testing.T) {
 		for i, k := range workerKinds {
@@ -143,7 +144,7 @@ func TestTargetOutOfFDsShowsFailures(t *testing.T) {
 // users waiting in its backlog time out, so the run shows a failure rate
 // above zero, named as the response timeout, with either kind of worker.
 func TestSingleModelTimesOutUsers(t *testing.T) {
-	l := need(t, locusts.Pinned)
+	l := testbin.Locust(t, locusts.Pinned)
 	got := make([][]string, len(workerKinds))
 	t.Run("workers", func(t *testing.T) {
 		for i, k := range workerKinds {

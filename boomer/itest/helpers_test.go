@@ -4,105 +4,24 @@
 package itest
 
 import (
-	"bufio"
-	"encoding/csv"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"serverlab/internal/locusts"
-	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
 )
 
 // proc is a started command whose output is kept for failure messages.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *testbin.Output
-	done chan struct{}
-	err  error
-}
+type proc = testbin.Proc
 
-// start runs name with args; Cleanup kills it if it is still running.
+// start runs name with args; it is stopped when the test ends.
 func start(t *testing.T, label, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: label, cmd: exec.Command(name, args...), out: &testbin.Output{}, done: make(chan struct{})}
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	p.cmd.Dir = t.TempDir()
-	p.cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", label, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("%s output:\n%s", p.name, tail(p.out.String(), 60))
-		}
-	})
-	return p
-}
-
-// wait waits up to d for the process to end and returns its exit code.
-func (p *proc) wait(t *testing.T, d time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(d):
-		t.Fatalf("%s still running after %v", p.name, d)
-	}
-	if p.err == nil {
-		return 0
-	}
-	if ee, ok := p.err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	t.Fatalf("%s: %v", p.name, p.err)
-	return -1
-}
-
-func (p *proc) signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }
-
-func tail(s string, lines int) string {
-	l := strings.Split(s, "\n")
-	if len(l) > lines {
-		l = l[len(l)-lines:]
-	}
-	return strings.Join(l, "\n")
-}
-
-// need returns a Locust install, and fails the test when it is missing:
-// scripts/setup.sh installs both.
-func need(t *testing.T, find func() (locusts.Locust, error)) locusts.Locust {
-	t.Helper()
-	l, err := find()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-func root(t *testing.T) string {
-	t.Helper()
-	r, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return testbin.Start(t, label, nil, name, args...)
 }
 
 // startTarget runs bin/target --model epoll on a free port and returns its
@@ -119,61 +38,16 @@ func startTarget(t *testing.T) string {
 func startModel(t *testing.T, model string, flags ...string) (base, admin string) {
 	t.Helper()
 	bin := testbin.Build(t, "serverlab/targets/cmd/target")
-	r := root(t)
+	r := testbin.Root(t)
 	args := append([]string{"--model", model, "--addr", "127.0.0.1:0", "--docroot", filepath.Join(r, "targets", "www")}, flags...)
-	cmd := exec.Command(bin, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	p, stderr := testbin.Target(t, exec.Command(bin, args...))
+	base = "http://" + p.Ready.Addr
+	if p.Ready.Admin != "" {
+		admin = "http://" + p.Ready.Admin
 	}
-	var stderr testbin.Output
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start target: %v", err)
+	if slices.Contains(flags, "--admin-addr") && admin == "" {
+		t.Fatalf("target printed no admin address; stderr: %s", stderr.String())
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, stdout)
-	}()
-	wantAdmin := slices.Contains(flags, "--admin-addr")
-	deadline := time.After(20 * time.Second)
-	for base == "" || (wantAdmin && admin == "") {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("target exited; stderr: %s", stderr.String())
-			}
-			if a, ok := strings.CutPrefix(l, "listening on "); ok {
-				a, _, _ = strings.Cut(a, " ")
-				base = "http://" + a
-			}
-			if a, ok := strings.CutPrefix(l, "admin on "); ok {
-				admin = "http://" + strings.TrimSpace(a)
-			}
-		case <-deadline:
-			t.Fatalf("target did not say it was listening; stderr: %s", stderr.String())
-		}
-	}
-	go func() {
-		for range lines {
-		}
-	}()
 	return base, admin
 }
 
@@ -181,34 +55,6 @@ func startWorker(t *testing.T, masterPort int, args ...string) *proc {
 	t.Helper()
 	bin := testbin.Build(t, "serverlab/boomer/cmd/boomer")
 	return start(t, "worker", bin, append([]string{"--master-port", strconv.Itoa(masterPort)}, args...)...)
-}
-
-// csvRows reads a Locust CSV into maps keyed by its header.
-func csvRows(t *testing.T, path string) []map[string]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if len(recs) == 0 {
-		t.Fatalf("%s is empty", path)
-	}
-	var rows []map[string]string
-	for _, r := range recs[1:] {
-		m := map[string]string{}
-		for i, h := range recs[0] {
-			if i < len(r) {
-				m[h] = r[i]
-			}
-		}
-		rows = append(rows, m)
-	}
-	return rows
 }
 
 // requestCounts maps each stats row's name to its request and failure
@@ -233,4 +79,11 @@ func describe(counts map[string][2]int) string {
 		fmt.Fprintf(&b, "%s: %d requests, %d failures; ", name, c[0], c[1])
 	}
 	return b.String()
+}
+
+// csvRows reads a Locust CSV into maps keyed by its header.
+func csvRows(t *testing.T, path string) []map[string]string {
+	t.Helper()
+	_, rows := testbin.CSV(t, path)
+	return rows
 }

@@ -23,7 +23,7 @@ import (
 // a ZeroMQ port of its own on loopback.
 func masterArgs(t *testing.T, masterPort int, more ...string) []string {
 	return append([]string{
-		"-f", filepath.Join(root(t), "locustfile.py"),
+		"-f", filepath.Join(testbin.Root(t), "locustfile.py"),
 		"--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", strconv.Itoa(masterPort),
 	}, more...)
 }
@@ -37,7 +37,7 @@ func headless(t *testing.T, l locusts.Locust, target string, workerArgs []string
 	worker = startWorker(t, port, workerArgs...)
 	master = start(t, "master "+l.Version, l.Path, masterArgs(t, port, append([]string{
 		"--headless", "--expect-workers", "1", "--csv", csvPrefix, "-H", target}, locustArgs...)...)...)
-	return csvPrefix, master.wait(t, 90*time.Second), master, worker
+	return csvPrefix, master.Wait(t, 90*time.Second), master, worker
 }
 
 // versions are the Locust masters the worker must serve.
@@ -52,7 +52,7 @@ var versions = []struct {
 func TestHeadlessMasterDrivesGoWorker(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
-			l := need(t, v.find)
+			l := testbin.Locust(t, v.find)
 			target := startTarget(t)
 			prefix, code, master, worker := headless(t, l, target, nil, "-u", "20", "-r", "20", "-t", "10s")
 			if code != 0 {
@@ -67,10 +67,10 @@ func TestHeadlessMasterDrivesGoWorker(t *testing.T) {
 			if counts["Aggregated"][1] != 0 {
 				t.Errorf("failures in the stats: %s", describe(counts))
 			}
-			if !strings.Contains(master.out.String(), "run ended: 0 requests failed with 'Too many open files'") {
+			if !strings.Contains(master.Out.String(), "run ended: 0 requests failed with 'Too many open files'") {
 				t.Errorf("the locustfile did not report the fd failures at the end")
 			}
-			if code := worker.wait(t, 20*time.Second); code != 0 {
+			if code := worker.Wait(t, 20*time.Second); code != 0 {
 				t.Errorf("worker exited %d after the master quit", code)
 			}
 		})
@@ -85,7 +85,7 @@ var fdReport = regexp.MustCompile(`run ended: (\d+) requests failed with 'Too ma
 func TestWorkerOutOfFDs(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
-			l := need(t, v.find)
+			l := testbin.Locust(t, v.find)
 			target := startTarget(t)
 			prefix, _, master, worker := headless(t, l, target, []string{"--max-fds", "64"},
 				"-u", "200", "-r", "200", "-t", "6s", "LabUser")
@@ -100,10 +100,10 @@ func TestWorkerOutOfFDs(t *testing.T) {
 				b, _ := os.ReadFile(prefix + "_failures.csv")
 				t.Errorf("no OSError(24, 'Too many open files') in the failures CSV:\n%s", b)
 			}
-			if m := fdReport.FindStringSubmatch(master.out.String()); m == nil || m[1] == "0" {
+			if m := fdReport.FindStringSubmatch(master.Out.String()); m == nil || m[1] == "0" {
 				t.Errorf("the locustfile did not count the fd failures: %q", m)
 			}
-			if code := worker.wait(t, 20*time.Second); code != 0 {
+			if code := worker.Wait(t, 20*time.Second); code != 0 {
 				t.Errorf("worker exited %d", code)
 			}
 		})
@@ -114,7 +114,7 @@ func TestWorkerOutOfFDs(t *testing.T) {
 // stop, swarm again. Then the master dies and a new one starts: the worker
 // reconnects, runs that master's test, and exits 0 when it quits.
 func TestWebUIAndMasterRestart(t *testing.T) {
-	l := need(t, locusts.Pinned)
+	l := testbin.Locust(t, locusts.Pinned)
 	target := startTarget(t)
 	port, webPort := testbin.FreePort(t), testbin.FreePort(t)
 	worker := startWorker(t, port, "-H", target)
@@ -166,19 +166,19 @@ func TestWebUIAndMasterRestart(t *testing.T) {
 		t.Errorf("GET /fd-errors: %v %v, want too_many_open_files 0", fd, err)
 	}
 
-	master.signal(syscall.SIGKILL)
-	master.wait(t, 10*time.Second)
+	master.Signal(syscall.SIGKILL)
+	master.Wait(t, 10*time.Second)
 	prefix := filepath.Join(t.TempDir(), "again")
 	again := start(t, "second master", l.Path, masterArgs(t, port,
 		"--headless", "--expect-workers", "1", "-u", "5", "-r", "5", "-t", "5s", "--csv", prefix, "-H", target, "HammerUser")...)
-	if code := again.wait(t, 90*time.Second); code != 0 {
+	if code := again.Wait(t, 90*time.Second); code != 0 {
 		t.Errorf("second master exited %d", code)
 	}
 	counts := requestCounts(t, prefix+"_stats.csv")
 	if c := counts["Aggregated"]; c[0] == 0 || c[1] != 0 {
 		t.Errorf("after the master restart: %s", describe(counts))
 	}
-	if code := worker.wait(t, 20*time.Second); code != 0 {
+	if code := worker.Wait(t, 20*time.Second); code != 0 {
 		t.Errorf("worker exited %d after the second master quit", code)
 	}
 }
@@ -265,7 +265,7 @@ func TestLocustfileTargetsAreTheModels(t *testing.T) {
 		name, _, _ := strings.Cut(line, "\t")
 		models = append(models, strconv.Quote(name))
 	}
-	src, err := os.ReadFile(filepath.Join(root(t), "locustfile.py"))
+	src, err := os.ReadFile(filepath.Join(testbin.Root(t), "locustfile.py"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"serverlab/internal/testbin"
 )
 
 // totalsLine is what bin/boomer logs when a test ends: its own count.
@@ -23,7 +25,7 @@ func TestWorkerOutOfFDsLosesNoStats(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
-			l := need(t, v.find)
+			l := testbin.Locust(t, v.find)
 			target, _ := startModel(t, "goroutine")
 			for i := 1; i <= runsInARow; i++ {
 				r := run{locust: l, host: target, users: 200, runTime: "3s", class: "HammerUser", fds: 64,
@@ -41,7 +43,7 @@ func TestWorkerOutOfFDsLosesNoStats(t *testing.T) {
 // what differs, or "" when nothing was lost.
 func lostStats(t *testing.T, r ran) string {
 	t.Helper()
-	m := totalsLine.FindStringSubmatch(r.worker.out.String())
+	m := totalsLine.FindStringSubmatch(r.worker.Out.String())
 	if m == nil {
 		return "the worker logged no totals"
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"serverlab/internal/locusts"
+	"serverlab/internal/testbin"
 )
 
 // misbehaving is a raw TCP server that answers every request the same
@@ -153,7 +154,7 @@ func fullBacklog(t *testing.T) string {
 // with both kinds of workers groups each failure in one row. The table is
 // logged; the README's is this one.
 func TestFailureNamesMatchPythonWorkers(t *testing.T) {
-	l := need(t, locusts.Pinned)
+	l := testbin.Locust(t, locusts.Pinned)
 	timeouts := []string{"--connect-timeout", "0.5", "--response-timeout", "0.5"}
 	cases := []struct {
 		event string

@@ -46,7 +46,7 @@ func (r run) do(t *testing.T) ran {
 	// back-off; started after, it joins at once.
 	waitListening(t, port, out.master)
 	if r.python {
-		args := []string{"-f", filepath.Join(root(t), "locustfile.py"), "--worker",
+		args := []string{"-f", filepath.Join(testbin.Root(t), "locustfile.py"), "--worker",
 			"--master-host", "127.0.0.1", "--master-port", strconv.Itoa(port)}
 		if r.fds > 0 {
 			// Locust raises a lower soft limit at start when it may; a
@@ -63,8 +63,8 @@ func (r run) do(t *testing.T) ran {
 		}
 		out.worker = startWorker(t, port, args...)
 	}
-	out.master.wait(t, 120*time.Second)
-	out.worker.wait(t, 30*time.Second)
+	out.master.Wait(t, 120*time.Second)
+	out.worker.Wait(t, 30*time.Second)
 	return out
 }
 
@@ -78,12 +78,12 @@ func waitListening(t *testing.T, port int, master *proc) {
 			return
 		}
 		select {
-		case <-master.done:
-			t.Fatalf("%s exited before it listened", master.name)
+		case <-master.Done():
+			t.Fatalf("%s exited before it listened", master.Name)
 		default:
 		}
 		if time.Now().After(end) {
-			t.Fatalf("%s does not listen on %s", master.name, addr)
+			t.Fatalf("%s does not listen on %s", master.Name, addr)
 		}
 	}
 }

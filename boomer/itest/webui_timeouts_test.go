@@ -20,7 +20,7 @@ func TestWebUIFormSetsTimeouts(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
-			l := need(t, v.find)
+			l := testbin.Locust(t, v.find)
 			silent := serveMisbehaving(t, "silent")
 			port, webPort := testbin.FreePort(t), testbin.FreePort(t)
 			master := start(t, "web master", l.Path, masterArgs(t, port,

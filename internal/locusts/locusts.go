@@ -72,11 +72,11 @@ func Pinned() (Locust, error) {
 func Debian() (Locust, error) {
 	l := Locust{Path: "/usr/bin/locust", Python: "/usr/bin/python3"}
 	if _, err := os.Stat(l.Path); err != nil {
-		return Locust{}, fmt.Errorf("Debian's locust: %v (apt-get install python3-locust, or run scripts/setup.sh)", err)
+		return Locust{}, fmt.Errorf("python3-locust: %w (apt-get install python3-locust, or run scripts/setup.sh)", err)
 	}
 	out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "python3-locust").Output()
 	if err != nil {
-		return Locust{}, fmt.Errorf("Debian's locust: dpkg-query python3-locust: %v", err)
+		return Locust{}, fmt.Errorf("python3-locust: dpkg-query: %w", err)
 	}
 	l.Version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "-")
 	return l, nil

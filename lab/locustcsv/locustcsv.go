@@ -312,16 +312,7 @@ func ReadStats(path string) ([]Entry, error) {
 		return nil, rs.err
 	}
 	pcts := percentileCols(t)
-	var out []Entry
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		r := &rowReader{t: t}
+	return readRows(t, func(r *rowReader) Entry {
 		e := Entry{
 			Type: r.str(cType), Name: r.str(cName),
 			Requests: r.int(cReq), Failures: r.int(cFail),
@@ -338,11 +329,8 @@ func ReadStats(path string) ([]Entry, error) {
 		if r.err == nil && e.Failures > e.Requests {
 			r.err = fmt.Errorf("%s:%d: %d failures out of %d requests", path, t.line, e.Failures, e.Requests)
 		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, e)
-	}
+		return e
+	})
 }
 
 // Totals are the requests and failures of a _stats.csv's Aggregated row:
@@ -531,22 +519,10 @@ func ReadFailures(path string) ([]Failure, error) {
 	if rs.err != nil {
 		return nil, rs.err
 	}
-	var out []Failure
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		r := &rowReader{t: t}
+	return readRows(t, func(r *rowReader) Failure {
 		f := Failure{Method: r.str(cMethod), Name: r.str(cName), Error: r.str(cErr), Occurrences: r.int(cOcc)}
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, f)
-	}
+		return f
+	})
 }
 
 // Discover turns a command-line argument into CSV prefixes: a folder gives
@@ -577,4 +553,36 @@ func Discover(arg string) ([]string, error) {
 func globEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
 	return r.Replace(s)
+}
+
+// readRows reads every row left in t into a T each; the first row that
+// row cannot read (it sets r.err) ends the reading with that error.
+func readRows[T any](t *table, row func(r *rowReader) T) ([]T, error) {
+	var out []T
+	for {
+		ok, err := t.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		r := &rowReader{t: t}
+		v := row(r)
+		if r.err != nil {
+			return nil, r.err
+		}
+		out = append(out, v)
+	}
+}
+
+// columns resolves names to their columns in t; the error names the first
+// one missing.
+func (t *table) columns(names ...string) (map[string]int, error) {
+	rs := &resolver{t: t}
+	c := make(map[string]int, len(names))
+	for _, n := range names {
+		c[n] = rs.col(n)
+	}
+	return c, rs.err
 }

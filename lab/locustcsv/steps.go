@@ -55,26 +55,13 @@ func ReadSteps(path string) ([]Step, error) {
 		return nil, err
 	}
 	defer t.close()
-	rs := &resolver{t: t}
-	c := map[string]int{}
-	for _, n := range []string{"Step", "Users", "Target Users", "Start", "End", "Requests", "Failures",
+	c, err := t.columns("Step", "Users", "Target Users", "Start", "End", "Requests", "Failures",
 		"Requests/s", "Median Response Time", "95%", "99%", "Average Response Time", "Max Response Time",
-		"Worker CPU %", "Worker CPU % Peak", "Master CPU %", "Workers"} {
-		c[n] = rs.col(n)
+		"Worker CPU %", "Worker CPU % Peak", "Master CPU %", "Workers")
+	if err != nil {
+		return nil, err
 	}
-	if rs.err != nil {
-		return nil, rs.err
-	}
-	var out []Step
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		r := &rowReader{t: t}
+	return readRows(t, func(r *rowReader) Step {
 		s := Step{
 			Step: r.int(c["Step"]), TargetUsers: r.int(c["Target Users"]),
 			Start: r.float(c["Start"], false), End: r.float(c["End"], false),
@@ -92,11 +79,8 @@ func ReadSteps(path string) ([]Step, error) {
 		if strings.TrimSpace(t.rec[c["Users"]]) != "" {
 			s.Users = r.int(c["Users"])
 		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, s)
-	}
+		return s
+	})
 }
 
 // optional is a number, or NaN for an empty cell.
@@ -119,22 +103,10 @@ func ReadStepFailures(path string) ([]StepFailure, error) {
 	if rs.err != nil {
 		return nil, rs.err
 	}
-	var out []StepFailure
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		r := &rowReader{t: t}
+	return readRows(t, func(r *rowReader) StepFailure {
 		f := StepFailure{Step: r.int(cStep), TargetUsers: r.int(cUsers), Error: r.str(cErr), Occurrences: r.int(cOcc)}
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, f)
-	}
+		return f
+	})
 }
 
 // TargetSample is one row of PREFIX_target.csv: the target's own figures
@@ -164,25 +136,12 @@ func ReadTarget(path string) ([]TargetSample, error) {
 		return nil, err
 	}
 	defer t.close()
-	rs := &resolver{t: t}
-	c := map[string]int{}
-	for _, n := range []string{"Timestamp", "Answered", "Error", "Open FDs", "Max FDs", "EMFILE", "Other Accept Errors",
-		"Connections Shed", "Active Connections", "Accepted Connections", "Threads", "Child Processes", "RSS Bytes", "CPU %"} {
-		c[n] = rs.col(n)
+	c, err := t.columns("Timestamp", "Answered", "Error", "Open FDs", "Max FDs", "EMFILE", "Other Accept Errors",
+		"Connections Shed", "Active Connections", "Accepted Connections", "Threads", "Child Processes", "RSS Bytes", "CPU %")
+	if err != nil {
+		return nil, err
 	}
-	if rs.err != nil {
-		return nil, rs.err
-	}
-	var out []TargetSample
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		r := &rowReader{t: t}
+	return readRows(t, func(r *rowReader) TargetSample {
 		ts, perr := strconv.ParseFloat(strings.TrimSpace(t.rec[c["Timestamp"]]), 64)
 		if perr != nil {
 			r.fail(c["Timestamp"], "not a Unix time")
@@ -196,11 +155,8 @@ func ReadTarget(path string) ([]TargetSample, error) {
 			Accepted: optional(r, c["Accepted Connections"]), Threads: optional(r, c["Threads"]),
 			Children: optional(r, c["Child Processes"]), RSS: optional(r, c["RSS Bytes"]), CPU: optional(r, c["CPU %"]),
 		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, s)
-	}
+		return s
+	})
 }
 
 // ReadServer reads a PREFIX_server.csv: what bin/lab run sampled of the
@@ -211,14 +167,10 @@ func ReadServer(path string) ([]TargetSample, error) {
 		return nil, err
 	}
 	defer t.close()
-	rs := &resolver{t: t}
-	c := map[string]int{}
-	for _, n := range []string{"Timestamp", "CPU Seconds", "Active Connections", "Open FDs", "Threads",
-		"Child Processes", "RSS Bytes", "EMFILE", "Connections Shed"} {
-		c[n] = rs.col(n)
-	}
-	if rs.err != nil {
-		return nil, rs.err
+	c, err := t.columns("Timestamp", "CPU Seconds", "Active Connections", "Open FDs", "Threads",
+		"Child Processes", "RSS Bytes", "EMFILE", "Connections Shed")
+	if err != nil {
+		return nil, err
 	}
 	// Columns a later lab added: absent, they read as not measured.
 	opt := func(r *rowReader, name string) float64 {
@@ -227,16 +179,7 @@ func ReadServer(path string) ([]TargetSample, error) {
 		}
 		return math.NaN()
 	}
-	var out []TargetSample
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		r := &rowReader{t: t}
+	return readRows(t, func(r *rowReader) TargetSample {
 		s := TargetSample{
 			Time: r.float(c["Timestamp"], false), Answered: true, CPUSeconds: optional(r, c["CPU Seconds"]),
 			Active: optional(r, c["Active Connections"]), OpenFDs: optional(r, c["Open FDs"]),
@@ -246,9 +189,6 @@ func ReadServer(path string) ([]TargetSample, error) {
 			WorkerCPUSeconds: opt(r, "Busiest Worker CPU Seconds"), MasterCPUSeconds: opt(r, "Master CPU Seconds"),
 			LoadBusySeconds: opt(r, "Load CPUs Busy Seconds"), LoadSeconds: opt(r, "Load CPUs Seconds"),
 		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		out = append(out, s)
-	}
+		return s
+	})
 }

@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/locusts"
 	"serverlab/lab/meta"
 )
@@ -125,7 +126,7 @@ func fakeTarget(args []string) {
 	go http.Serve(admin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "serverlab_open_fds 9\nserverlab_os_threads 5\nserverlab_requests_total 42\n")
 	}))
-	fmt.Printf("admin on %s\nlistening on %s (model %s, pid %d)\n", admin.Addr(), ln.Addr(), model, os.Getpid())
+	fmt.Printf("%s\n%s\n", launch.AdminLine(admin.Addr().String()), launch.ReadyLine(ln.Addr().String(), model, os.Getpid()))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	<-sig

@@ -2,16 +2,17 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/lab/locustcsv"
 	"serverlab/lab/meta"
 )
@@ -104,17 +105,10 @@ func (m *modelRun) stopAll() {
 func (m *modelRun) startTarget() error {
 	cfg := &m.cfg
 	logPath := m.base + ".target.log"
-	ready := make(chan string, 4)
+	ready := launch.NewWatch()
 	cmd := exec.Command(filepath.Join(cfg.BinDir, "target"), targetArgs(cfg, m.step)...)
 	cmd.Dir = cfg.Repo
-	target, err := start("target", cmd, logPath, func(line string) {
-		if strings.HasPrefix(line, "admin on ") || strings.HasPrefix(line, "listening on ") {
-			select {
-			case ready <- line:
-			default:
-			}
-		}
-	}, &cfg.CPUs.Target)
+	target, err := start("target", cmd, logPath, targetLines(ready), &cfg.CPUs.Target)
 	if err != nil {
 		return err
 	}
@@ -310,34 +304,31 @@ func (m *modelRun) verdict() error {
 	return nil
 }
 
-var (
-	listeningRE = regexp.MustCompile(`^listening on (\S+) \(model (\S+), pid (\d+)\)`)
-	adminRE     = regexp.MustCompile(`^admin on (\S+)`)
-)
-
-// waitReady waits for the target's "listening on" line; the admin line, if
-// any, comes before it.
-func waitReady(ctx context.Context, target *proc, ready <-chan string, logPath string) (addr, admin string, err error) {
-	timeout := time.After(targetReady)
-	for {
-		select {
-		case line := <-ready:
-			if m := adminRE.FindStringSubmatch(line); m != nil {
-				admin = m[1]
-				continue
-			}
-			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				return m[1], admin, nil
-			}
-			return "", "", fmt.Errorf("target printed %q, not `listening on ADDR (model NAME, pid P)`", line)
-		case <-target.done:
-			target.waitOutput(2 * time.Second)
-			return "", "", fmt.Errorf("target ended before listening (%s): %s", target.describe(), lastWords(logPath))
-		case <-timeout:
-			return "", "", fmt.Errorf("target not listening after %s: %s", targetReady, lastWords(logPath))
-		case <-ctx.Done():
-			return "", "", ErrInterrupted
+// targetLines feeds a target's own lines to its Watch; its log, on the
+// same pipe, is not the Watch's business.
+func targetLines(w *launch.Watch) lineFunc {
+	return func(line string) {
+		if launch.Announces(line) {
+			w.Line(line)
 		}
+	}
+}
+
+// waitReady waits for the target's ready line.
+func waitReady(ctx context.Context, target *proc, ready *launch.Watch, logPath string) (addr, admin string, err error) {
+	r, err := ready.Wait(ctx, target.done, targetReady)
+	switch {
+	case err == nil:
+		return r.Addr, r.Admin, nil
+	case errors.Is(err, launch.ErrExited):
+		target.waitOutput(2 * time.Second)
+		return "", "", fmt.Errorf("target ended before listening (%s): %s", target.describe(), lastWords(logPath))
+	case errors.Is(err, launch.ErrTimeout):
+		return "", "", fmt.Errorf("target not listening after %s: %s", targetReady, lastWords(logPath))
+	case ctx.Err() != nil:
+		return "", "", ErrInterrupted
+	default:
+		return "", "", fmt.Errorf("target: %w", err)
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"serverlab/internal/launch"
 )
 
 // UpConfig is a whole stack on one machine, for the web UI: every target
@@ -265,17 +267,10 @@ func upTargetArgs(cfg *UpConfig, model string) []string {
 
 func (u *up) startTarget(ctx context.Context, model string) error {
 	logPath := filepath.Join(u.cfg.Logs, "target-"+model+".log")
-	ready := make(chan string, 4)
+	ready := launch.NewWatch()
 	cmd := exec.Command(filepath.Join(u.cfg.BinDir, "target"), upTargetArgs(&u.cfg, model)...)
 	cmd.Dir = u.cfg.Repo
-	p, err := start("target "+model, cmd, logPath, func(line string) {
-		if strings.HasPrefix(line, "admin on ") || strings.HasPrefix(line, "listening on ") {
-			select {
-			case ready <- line:
-			default:
-			}
-		}
-	}, &u.cfg.CPUs.Target)
+	p, err := start("target "+model, cmd, logPath, targetLines(ready), &u.cfg.CPUs.Target)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,7 @@ package epoll
 import (
 	"testing"
 
-	"serverlab/targets/nonblock/nbtest"
+	"serverlab/internal/nbtest"
 )
 
 func TestMain(m *testing.M) { nbtest.Main(m, Model) }

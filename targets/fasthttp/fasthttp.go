@@ -5,7 +5,6 @@
 package fasthttpref
 
 import (
-	"context"
 	"errors"
 	"net"
 	"time"
@@ -50,23 +49,12 @@ func serve(env *server.Env) error {
 		NoDefaultContentType:          true,
 		Logger:                        env.Log,
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-env.Done:
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), env.ShutdownTimeout)
-	defer cancel()
-	if err := srv.ShutdownWithContext(ctx); errors.Is(err, context.DeadlineExceeded) {
-		env.Log.Printf("connections still busy after %v: leaving them to the runtime", env.ShutdownTimeout)
-		return nil
-	}
-	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
-		return err
-	}
-	return nil
+	return reflisten.Run(env, reflisten.Library{
+		Serve:    func() error { return srv.Serve(ln) },
+		Shutdown: srv.ShutdownWithContext,
+		Overdue:  func() (string, bool) { return "leaving them to the runtime", false },
+		Closed:   net.ErrClosed,
+	})
 }
 
 type handler struct{ env *server.Env }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"serverlab/targets/process/proctest"
+	"serverlab/internal/proctest"
 )
 
 // Open connections cost goroutines, not OS threads: many idle keep-alive

@@ -6,7 +6,6 @@ package nethttpref
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -54,24 +53,12 @@ func serve(env *server.Env) error {
 		},
 	}
 	srv.SetKeepAlivesEnabled(true)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-env.Done:
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), env.ShutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		env.Log.Printf("connections still busy after %v: closing them", env.ShutdownTimeout)
-		srv.Close()
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return reflisten.Run(env, reflisten.Library{
+		Serve:    func() error { return srv.Serve(ln) },
+		Shutdown: srv.Shutdown,
+		Overdue:  func() (string, bool) { srv.Close(); return "closing them", true },
+		Closed:   http.ErrServerClosed,
+	})
 }
 
 type handler struct{ env *server.Env }

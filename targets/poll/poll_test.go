@@ -3,7 +3,7 @@ package poll
 import (
 	"testing"
 
-	"serverlab/targets/nonblock/nbtest"
+	"serverlab/internal/nbtest"
 )
 
 func TestMain(m *testing.M) { nbtest.Main(m, Model) }

@@ -1,8 +1,6 @@
 package prefork_test
 
 import (
-	"bufio"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -10,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"serverlab/targets/process/proctest"
+	"serverlab/internal/proctest"
 )
 
 func TestMain(m *testing.M) { proctest.MainAsReaper(m) }
@@ -85,18 +83,7 @@ func TestGroupSignalDrains(t *testing.T) {
 	proctest.Eventually(t, "the delayed request in a worker", func() bool {
 		return tg.Metric("serverlab_requests_total") == 1
 	})
-	if err := tg.SignalGroup(unix.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("in-flight request cut by SIGINT to the group: %v\n%s", err, tg.Stderr())
-	}
-	if resp.StatusCode != 200 {
-		t.Fatalf("in-flight request: status %d", resp.StatusCode)
-	}
-	tg.Wait(10 * time.Second)
+	tg.InterruptGroup(c)
 	assertGone(t, kids)
 	if strings.Contains(tg.Stderr(), "starting another") {
 		t.Errorf("a worker was restarted during shutdown:\n%s", tg.Stderr())

@@ -1,8 +1,6 @@
 package process_test
 
 import (
-	"bufio"
-	"net/http"
 	"os"
 	"slices"
 	"testing"
@@ -10,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"serverlab/targets/process/proctest"
+	"serverlab/internal/proctest"
 )
 
 func TestMain(m *testing.M) { proctest.MainAsReaper(m) }
@@ -138,17 +136,6 @@ func TestGroupSignalDrains(t *testing.T) {
 		kids = proctest.Children(tg.Pid)
 		return len(kids) == 1 && tg.Metric("serverlab_requests_total") == 1
 	})
-	if err := tg.SignalGroup(unix.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("in-flight request cut by SIGINT to the group: %v\n%s", err, tg.Stderr())
-	}
-	if resp.StatusCode != 200 {
-		t.Fatalf("in-flight request: status %d", resp.StatusCode)
-	}
-	tg.Wait(10 * time.Second)
+	tg.InterruptGroup(c)
 	assertGone(t, kids)
 }

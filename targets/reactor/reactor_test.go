@@ -4,7 +4,7 @@ import (
 	"runtime"
 	"testing"
 
-	"serverlab/targets/nonblock/nbtest"
+	"serverlab/internal/nbtest"
 )
 
 func TestMain(m *testing.M) { nbtest.Main(m, Model) }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"serverlab/targets/nonblock/nbtest"
+	"serverlab/internal/nbtest"
 )
 
 func TestMain(m *testing.M) { nbtest.Main(m, Model) }

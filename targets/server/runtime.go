@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"serverlab/internal/launch"
 	"serverlab/targets/httpcore"
 )
 
@@ -196,9 +197,9 @@ func run(model *Model, cfg Config, lg *log.Logger, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "admin on %s\n", addr)
+			fmt.Fprintln(stdout, launch.AdminLine(addr.String()))
 		}
-		fmt.Fprintf(stdout, "listening on %s (model %s, pid %d)\n", bound, model.Name, os.Getpid())
+		fmt.Fprintln(stdout, launch.ReadyLine(bound, model.Name, os.Getpid()))
 	}
 
 	served := make(chan error, 1)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"serverlab/targets/process/proctest"
+	"serverlab/internal/proctest"
 )
 
 // While one client is connected, the next is not even accepted: it waits

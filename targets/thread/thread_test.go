@@ -4,7 +4,7 @@ import (
 	"net"
 	"testing"
 
-	"serverlab/targets/process/proctest"
+	"serverlab/internal/proctest"
 )
 
 // Each connection has an OS thread of its own, idle ones included, and the

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"serverlab/targets/process/proctest"
+	"serverlab/internal/proctest"
 )
 
 // With every thread busy and the queue full the model stops accepting:

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
 )
@@ -54,25 +55,14 @@ func Start(t testing.TB, model string, extra ...string) *Target {
 	// A group of its own, so that a test can signal it the way a terminal
 	// does.
 	tg.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := tg.cmd.StdoutPipe()
+	p, err := launch.Start(tg.cmd, 30*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("target --model %s: %v\n%s", model, err, tg.stderr.String())
 	}
-	if err := tg.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tg.Pid = tg.cmd.Process.Pid
-	lines := make(chan string, 64) // never blocks: the target prints two lines
+	tg.Addr, tg.Admin, tg.Pid = p.Ready.Addr, p.Ready.Admin, p.Pid()
 	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, out)
-	}()
-	go func() {
-		tg.err = tg.cmd.Wait()
+		<-p.Exited()
+		tg.err = p.Err()
 		close(tg.exited)
 	}()
 	t.Cleanup(func() {
@@ -83,24 +73,6 @@ func Start(t testing.TB, model string, extra ...string) *Target {
 			<-tg.exited
 		}
 	})
-	deadline := time.After(30 * time.Second)
-	for tg.Addr == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				<-tg.exited
-				t.Fatalf("target --model %s exited before listening: %v\n%s", model, tg.err, tg.stderr.String())
-			}
-			if a, found := strings.CutPrefix(l, "admin on "); found {
-				tg.Admin = a
-			}
-			if rest, found := strings.CutPrefix(l, "listening on "); found {
-				tg.Addr, _, _ = strings.Cut(rest, " ")
-			}
-		case <-deadline:
-			t.Fatalf("target --model %s did not start listening within 30s\n%s", model, tg.stderr.String())
-		}
-	}
 	return tg
 }
 
@@ -108,6 +80,28 @@ func Start(t testing.TB, model string, extra ...string) *Target {
 // terminal sends SIGINT to the foreground job.
 func (tg *Target) SignalGroup(sig syscall.Signal) error {
 	return syscall.Kill(-tg.Pid, sig)
+}
+
+// InterruptGroup sends SIGINT to the target's group, as Ctrl-C does, while
+// the response to the request sent on c is in flight, and checks that the
+// response still arrives whole and that the target then exits 0.
+func (tg *Target) InterruptGroup(c net.Conn) {
+	tg.t.Helper()
+	if err := tg.SignalGroup(syscall.SIGINT); err != nil {
+		tg.t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		tg.t.Fatalf("in-flight request cut by SIGINT to the group: %v\n%s", err, tg.Stderr())
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		tg.t.Fatalf("in-flight response cut by SIGINT to the group: %v\n%s", err, tg.Stderr())
+	}
+	if resp.StatusCode != 200 {
+		tg.t.Fatalf("in-flight request: status %d", resp.StatusCode)
+	}
+	tg.Wait(10 * time.Second)
 }
 
 // Stderr is what the target logged so far.

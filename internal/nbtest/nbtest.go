@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
 	"serverlab/targets/server"
@@ -65,43 +66,23 @@ func Start(t *testing.T, args ...string) *Target {
 	all := append([]string{"--model", model.Name, "--addr", "127.0.0.1:0", "--docroot", docroot}, args...)
 	cmd := exec.Command(os.Args[0], all...)
 	cmd.Env = append(os.Environ(), serveEnv+"=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	tg := &Target{Docroot: docroot, cmd: cmd, stderr: &testbin.Output{}, waited: make(chan error, 1)}
 	cmd.Stderr = tg.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	p, err := launch.Start(cmd, 30*time.Second)
+	if err != nil {
+		t.Fatalf("server: %v; stderr:\n%s", err, tg.stderr)
 	}
-	lines := make(chan string, 1)
+	tg.Addr = p.Ready.Addr
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "listening on ") {
-				lines <- sc.Text()
-			}
-		}
-		close(lines)
-		io.Copy(io.Discard, stdout)
+		<-p.Exited()
+		tg.waited <- p.Err()
 	}()
-	go func() { tg.waited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if !tg.stopped {
 			cmd.Process.Kill()
 			<-tg.waited
 		}
 	})
-	select {
-	case line, ok := <-lines:
-		if !ok {
-			t.Fatalf("server exited before listening; stderr:\n%s", tg.stderr)
-		}
-		f := strings.Fields(line) // listening on ADDR (model NAME, pid P)
-		tg.Addr = f[2]
-	case <-time.After(30 * time.Second):
-		t.Fatalf("server did not say it was listening within 30s; stderr:\n%s", tg.stderr)
-	}
 	return tg
 }
 
