@@ -1,7 +1,7 @@
 GO      ?= go
 FUZZTIME ?= 20s
 
-.PHONY: all build setup test fuzz lab bench-targets bench-worker clean
+.PHONY: all build setup test test-adversarial fuzz lab bench-targets bench-worker clean
 
 all: build
 
@@ -18,13 +18,25 @@ test: setup build
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz
 
+# The attacks on the targets at the scale they were found with (make test
+# runs them small): slow drips, clients that never read, keep-alive hogs,
+# blocking delays, past the thread cap; every model.
+test-adversarial: setup build
+	ADVERSARIAL=full $(GO) test -race -count=1 -timeout 30m -run '^TestAdversarial' ./targets/
+
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) ./targets/httpcore
 
-# The main job: every model under the seed reports' load, and the report,
-# with the Locust pinned in requirements.txt (the venv first on PATH).
+# The main job: every model under the seed reports' load, and the report.
+# bin/lab runs the Locust pinned in requirements.txt (.venv) by itself.
 lab: setup build
-	PATH="$(CURDIR)/.venv/bin:$$PATH" bin/lab run --preset lab
+	bin/lab run --preset lab
+
+# Every target, the web UI and Go workers on this machine until Ctrl-C;
+# ARGS go to bin/lab up, e.g. make up ARGS='--workers 4'.
+.PHONY: up
+up: setup build
+	bin/lab up $(ARGS)
 
 bench-targets: setup build
 	scripts/bench-targets.sh

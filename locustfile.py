@@ -17,6 +17,8 @@ import os
 from locust import HttpUser, between, constant, events, task
 from locust.runners import WorkerRunner
 
+import serverlab_locust.target  # noqa: F401  the Target tab, /target/stats, PREFIX_target.csv
+
 # The concurrency models bin/target serves, in the order of the journey.
 TARGETS = [
     "single",

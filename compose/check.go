@@ -33,6 +33,9 @@ const (
 	HeadlessProfile = "headless"
 	TargetPrefix    = "target-"
 	LocustfileMount = "/mnt/locust/locustfile.py"
+	PackageDir      = "serverlab_locust"          // imported by the locustfile, from its own folder
+	PackageMount    = "/mnt/locust/" + PackageDir // so mounted beside it
+	AdminURLEnv     = "TARGET_ADMIN_URL"          // the master's Target tab samples this
 	TargetPort      = 8080
 	AdminPort       = 9090
 	WebPort         = 8089
@@ -248,6 +251,12 @@ func (c *checker) master() {
 	if !mounted {
 		c.addf("service %s: no volume mounted at %s", s.Name, LocustfileMount)
 	}
+	c.packageMount(s)
+	if v := s.Environment[AdminURLEnv]; v == nil {
+		c.addf("service %s: no %s for the Target tab", s.Name, AdminURLEnv)
+	} else {
+		c.modelURLs(s, AdminURLEnv, *v, AdminPort)
+	}
 	if !publishes(s, WebPort) {
 		c.addf("service %s: web UI port %d not published", s.Name, WebPort)
 	}
@@ -289,23 +298,49 @@ func (c *checker) worker() {
 	if v := flagValue(s.Command, "--master-host"); v != MasterService {
 		c.addf("service %s: --master-host is %q, want %s", s.Name, v, MasterService)
 	}
-	tmpl := flagValue(s.Command, "--target-url")
+	c.modelURLs(s, "--target-url", flagValue(s.Command, "--target-url"), TargetPort)
+}
+
+// packageMount: the Python package the locustfile imports is bind-mounted,
+// read-only, in the locustfile's folder.
+func (c *checker) packageMount(s types.ServiceConfig) {
+	for _, v := range s.Volumes {
+		if v.Target != PackageMount {
+			continue
+		}
+		src := filepath.Join(c.root, PackageDir)
+		if v.Type != types.VolumeTypeBind || filepath.Clean(v.Source) != src {
+			c.addf("service %s: %s is not a bind mount of %s (source %s)", s.Name, v.Target, PackageDir, v.Source)
+		} else if st, err := os.Stat(src); err != nil || !st.IsDir() {
+			c.addf("service %s: the mounted %s is not a folder: %v", s.Name, PackageDir, err)
+		}
+		if !v.ReadOnly {
+			c.addf("service %s: %s mount is writable", s.Name, PackageDir)
+		}
+		return
+	}
+	c.addf("service %s: no volume mounted at %s (the locustfile imports it)", s.Name, PackageMount)
+}
+
+// modelURLs: a URL template (what names it) whose {model} turns into the
+// URL of that model's target service on port, for every model.
+func (c *checker) modelURLs(s types.ServiceConfig, what, tmpl string, port int) {
 	if !strings.Contains(tmpl, "{model}") {
-		c.addf("service %s: --target-url %q has no {model}", s.Name, tmpl)
+		c.addf("service %s: %s %q has no {model}", s.Name, what, tmpl)
 		return
 	}
 	for _, m := range c.models {
 		raw := strings.ReplaceAll(tmpl, "{model}", m)
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme != "http" {
-			c.addf("service %s: --target-url for %s: %q is not an http URL", s.Name, m, raw)
+			c.addf("service %s: %s for %s: %q is not an http URL", s.Name, what, m, raw)
 			continue
 		}
 		if _, ok := c.p.Services[u.Hostname()]; !ok {
-			c.addf("service %s: --target-url for %s names %s, which is no service", s.Name, m, u.Hostname())
+			c.addf("service %s: %s for %s names %s, which is no service", s.Name, what, m, u.Hostname())
 		}
-		if u.Port() != strconv.Itoa(TargetPort) {
-			c.addf("service %s: --target-url for %s uses port %q, targets listen on %d", s.Name, m, u.Port(), TargetPort)
+		if u.Port() != strconv.Itoa(port) {
+			c.addf("service %s: %s for %s uses port %q, targets listen on %d", s.Name, what, m, u.Port(), port)
 		}
 	}
 }

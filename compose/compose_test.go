@@ -91,6 +91,18 @@ func sandbox(t *testing.T) string {
 		}
 		writeFile(t, filepath.Join(dir, rel), string(b))
 	}
+	// The package the locustfile imports: the checker wants the folder.
+	pkgs, err := filepath.Glob(filepath.Join(src, PackageDir, "*.py"))
+	if err != nil || len(pkgs) == 0 {
+		t.Fatalf("no %s/*.py: %v", PackageDir, err)
+	}
+	for _, p := range pkgs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, PackageDir, filepath.Base(p)), string(b))
+	}
 	quoted := make([]string, len(contractModels))
 	for i, m := range contractModels {
 		quoted[i] = fmt.Sprintf("%q", m)
@@ -201,6 +213,31 @@ func TestCheckerCatchesBreakage(t *testing.T) {
 			name:  "locustfile not mounted",
 			edits: []edit{{ComposeFile, "target: /mnt/locust/locustfile.py", "target: /mnt/locust/other.py"}},
 			want:  []string{"no volume mounted at /mnt/locust/locustfile.py"},
+		},
+		{
+			name:  "the locustfile's package not mounted",
+			edits: []edit{{ComposeFile, "target: /mnt/locust/serverlab_locust", "target: /mnt/locust/lib"}},
+			want:  []string{"no volume mounted at /mnt/locust/serverlab_locust"},
+		},
+		{
+			name:  "the package mounted from elsewhere",
+			edits: []edit{{ComposeFile, "source: ./serverlab_locust", "source: ./lab"}},
+			want:  []string{"/mnt/locust/serverlab_locust is not a bind mount of serverlab_locust"},
+		},
+		{
+			name:  "no admin URL for the Target tab",
+			edits: []edit{{ComposeFile, "      TARGET_ADMIN_URL: http://target-{model}:9090\n", "      OTHER: x\n"}},
+			want:  []string{"service master: no TARGET_ADMIN_URL"},
+		},
+		{
+			name:  "admin URL on the site port",
+			edits: []edit{{ComposeFile, "TARGET_ADMIN_URL: http://target-{model}:9090", "TARGET_ADMIN_URL: http://target-{model}:8080"}},
+			want:  []string{`TARGET_ADMIN_URL for epoll uses port "8080", targets listen on 9090`},
+		},
+		{
+			name:  "admin URL for one model only",
+			edits: []edit{{ComposeFile, "TARGET_ADMIN_URL: http://target-{model}:9090", "TARGET_ADMIN_URL: http://target-epoll:9090"}},
+			want:  []string{`TARGET_ADMIN_URL "http://target-epoll:9090" has no {model}`},
 		},
 		{
 			name:  "target URL naming no service",

@@ -653,7 +653,7 @@ func timeoutChecks(t *testing.T, tg *target, s *site) {
 
 func limitChecks(t *testing.T, tg *target) {
 	t.Run("admin", func(t *testing.T) {
-		if code, body := tg.adminGet(t, "/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		if code, body := tg.adminGet(t, "/healthz"); code != 200 || !healthLine.MatchString(body) || !strings.Contains(body, " max_fds=32 ") {
 			t.Errorf("/healthz: %d %q", code, body)
 		}
 		const n = 3
@@ -672,10 +672,17 @@ func limitChecks(t *testing.T, tg *target) {
 		for _, name := range []string{
 			"serverlab_connections_active", "serverlab_open_fds", "serverlab_os_threads",
 			"serverlab_child_processes", "serverlab_resident_memory_bytes",
+			"serverlab_cpu_seconds_total", "serverlab_connections_shed_total",
 		} {
 			if _, ok := metric(text, name); !ok {
 				t.Errorf("/metrics has no %s", name)
 			}
+		}
+		if v, ok := metric(text, "serverlab_max_fds"); v != 32 {
+			t.Errorf("/metrics: serverlab_max_fds = %v (present %v), want 32", v, ok)
+		}
+		if v, ok := metric(text, "serverlab_metrics_read_errors_total"); !ok || v != 0 {
+			t.Errorf("/metrics: serverlab_metrics_read_errors_total = %v (present %v), want 0", v, ok)
 		}
 		for name, least := range map[string]float64{
 			"serverlab_connections_accepted_total": 1,
@@ -721,4 +728,49 @@ func limitChecks(t *testing.T, tg *target) {
 			}
 		}
 	})
+}
+
+// TestSecondTargetOnSameAddress: a target started on the address of one
+// that runs fails with one line naming the address, instead of silently
+// sharing it (and half its clients) through SO_REUSEPORT; the reactor,
+// whose own loops do share it, is the first one here.
+func TestSecondTargetOnSameAddress(t *testing.T) {
+	bin := targetBin(t)
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docroot := filepath.Join(root, "targets", "www")
+	first := start(t, bin, "reactor", "--workers", "2", "--docroot", docroot)
+	for _, args := range [][]string{{"epoll"}, {"reactor", "--workers", "2"}} {
+		model := args[0]
+		cmd := exec.Command(bin, append([]string{"--addr", first.addr, "--docroot", docroot, "--model"}, args...)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(startWait):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("second %s on %s still running after %v; stdout:\n%s", model, first.addr, startWait, &stdout)
+		}
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 1 {
+			t.Errorf("second %s: %v, want exit status 1", model, err)
+		}
+		msg := strings.TrimSuffix(stderr.String(), "\n")
+		if strings.Contains(msg, "\n") || !strings.Contains(msg, "address already in use") || !strings.Contains(msg, first.addr) {
+			t.Errorf("second %s: stderr %q, want one line saying the address %s is already in use", model, stderr.String(), first.addr)
+		}
+	}
+	// The first one serves on.
+	if r := first.fetch(t, get("/")); r.status != 200 {
+		t.Fatalf("first target after the attempts: %v", r)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -44,8 +45,17 @@ var readyLine = regexp.MustCompile(`^listening on (127\.0\.0\.1:\d+) \(model (\S
 // its ready line. The process is stopped when the test ends.
 func start(t testing.TB, bin, model string, args ...string) *target {
 	t.Helper()
+	return startEnv(t, bin, model, nil, args...)
+}
+
+// startEnv is start with variables added to the target's environment.
+func startEnv(t testing.TB, bin, model string, env []string, args ...string) *target {
+	t.Helper()
 	args = append([]string{"--model", model, "--addr", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// Its own process group, so that a model's children can be found and,
 	// if the model failed to stop them, stopped at the end.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -315,3 +325,6 @@ func containsAll(have, want []string) bool {
 	}
 	return true
 }
+
+// healthLine is the /healthz body: alive, the state, and the figures.
+var healthLine = regexp.MustCompile(`^alive model=\S+ state=(serving|out-of-fds) open_fds=\d+ max_fds=\d+ emfile_total=\d+ shed_total=\d+\n$`)

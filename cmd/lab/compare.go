@@ -14,21 +14,13 @@ import (
 	"serverlab/lab/report"
 )
 
-const compareUsage = `usage: lab compare DIR... [flags]
-
+const compareAbout = `
 Compares Locust CSV exports: each DIR is a lab run folder (every
 MODEL_stats.csv in it) or a locust --csv PREFIX. Prints one row per model
 (the Aggregated stats, failures by kind), best RPS first. For a lab run
 folder, a second table shows what each target paid: connections, threads,
-processes, memory and CPU, from its meta.json.
-
-Flags:
-  --format md|csv|json   output format (default md)
-  --html FILE            also write a self-contained HTML page with charts
-  --png DIR              also write the charts as PNG files into DIR
-  --baseline DIR         compare with an earlier run: deltas per model, and
-                         exit 1 when a model regressed
-  --max-regression PCT   allowed RPS drop or p95 rise, percent (default 10)
+processes, memory and CPU, from its meta.json, and a list says what each
+folder ran (Locust, load, timeouts, on-EMFILE mode).
 
 Exit status: 0 fine, 1 a regression against the baseline, 2 bad usage or input.
 `
@@ -39,22 +31,28 @@ type compareFlags struct {
 	html     string
 	png      string
 	baseline string
-	maxPct   float64
+	maxPct   string
+}
+
+// compareFlagSet defines lab compare's flags into f; their texts are the
+// help.
+func compareFlagSet(f *compareFlags) *flag.FlagSet {
+	fs := newFlags("lab compare")
+	fs.StringVar(&f.format, "format", "md", "output `FORMAT`: md, csv or json")
+	fs.StringVar(&f.html, "html", "", "also write a self-contained HTML page with charts to `FILE`")
+	fs.StringVar(&f.png, "png", "", "also write the charts as PNG files into `DIR`")
+	fs.StringVar(&f.baseline, "baseline", "", "compare with an earlier run in `DIR`: deltas per model, and exit 1 when a model regressed or is gone")
+	fs.StringVar(&f.maxPct, "max-regression", "10", "allowed RPS drop or p95 rise, `PCT` percent")
+	return fs
 }
 
 // parseCompareFlags lets flags and folders mix in any order.
-func parseCompareFlags(args []string) (*compareFlags, error) {
+func parseCompareFlags(args []string) (*compareFlags, float64, error) {
 	f := &compareFlags{}
-	fs := flag.NewFlagSet("lab compare", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&f.format, "format", "md", "")
-	fs.StringVar(&f.html, "html", "", "")
-	fs.StringVar(&f.png, "png", "", "")
-	fs.StringVar(&f.baseline, "baseline", "", "")
-	maxPct := fs.String("max-regression", "10", "")
+	fs := compareFlagSet(f)
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -66,28 +64,25 @@ func parseCompareFlags(args []string) (*compareFlags, error) {
 	switch f.format {
 	case "md", "csv", "json":
 	default:
-		return nil, fmt.Errorf("--format %q: want md, csv or json", f.format)
+		return nil, 0, fmt.Errorf("--format %q: want md, csv or json", f.format)
 	}
-	v, err := strconv.ParseFloat(strings.TrimSuffix(*maxPct, "%"), 64)
+	v, err := strconv.ParseFloat(strings.TrimSuffix(f.maxPct, "%"), 64)
 	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-		return nil, fmt.Errorf("--max-regression %q: want a percentage such as 10", *maxPct)
+		return nil, 0, fmt.Errorf("--max-regression %q: want a percentage such as 10", f.maxPct)
 	}
-	f.maxPct = v
 	if len(f.dirs) == 0 {
-		return nil, errors.New("no DIR to compare")
+		return nil, 0, errors.New("no DIR to compare")
 	}
-	return f, nil
+	return f, v, nil
 }
 
 // compareMain is `lab compare`: 0 done, 1 regressed, 2 bad usage or input.
 func compareMain(args []string, stdout, stderr io.Writer) int {
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" {
-			fmt.Fprint(stdout, compareUsage)
-			return 0
-		}
+	f, maxPct, err := parseCompareFlags(args)
+	if isHelp(err) {
+		printHelp(stdout, compareFlagSet(&compareFlags{}), "lab compare DIR... [flags]", compareAbout)
+		return 0
 	}
-	f, err := parseCompareFlags(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "lab compare: %v (lab compare --help)\n", err)
 		return 2
@@ -109,7 +104,7 @@ func compareMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "lab compare: baseline: %v\n", err)
 			return 2
 		}
-		cmp = report.Compare(r, report.Build(base), f.maxPct)
+		cmp = report.Compare(r, report.Build(base), maxPct)
 	}
 
 	var out bytes.Buffer

@@ -60,7 +60,7 @@ func TestCompareOutputs(t *testing.T) {
 	if code, _, errs := compareRun(newer, "--html", page, "--png", filepath.Join(dir, "png")); code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if b, err := os.ReadFile(page); err != nil || !bytes.Contains(b, []byte("<svg")) {
+	if b, err := os.ReadFile(page); err != nil || !bytes.Contains(b, []byte("echarts.init(")) {
 		t.Errorf("html: %v", err)
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "png", "*.png")); len(m) != 4 {

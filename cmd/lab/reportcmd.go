@@ -10,18 +10,23 @@ import (
 	"serverlab/lab/report"
 )
 
-const reportUsage = `usage: lab report DIR
-
+const reportAbout = `
 Writes a lab run folder's report again from what it holds (every
 MODEL_stats.csv and meta.json): report.md, report.html and the PNG charts.
 For a run made by an older lab, or one whose report was never written.
 `
 
+// reportMain is `lab report`: 0 done, 2 bad usage or input.
 func reportMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-		fmt.Fprint(stdout, reportUsage)
+	fs := newFlags("lab report")
+	if err := fs.Parse(args); isHelp(err) {
+		printHelp(stdout, fs, "lab report DIR", reportAbout)
 		return 0
+	} else if err != nil {
+		fmt.Fprintf(stderr, "lab report: %v (lab report --help)\n", err)
+		return 2
 	}
+	args = fs.Args()
 	if len(args) != 1 {
 		fmt.Fprintf(stderr, "lab report: want one run folder (lab report --help)\n")
 		return 2

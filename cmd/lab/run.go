@@ -21,66 +21,58 @@ import (
 	"serverlab/lab/runner"
 )
 
-const runUsage = `usage: lab run [flags]
-
+const runAbout = `
 Runs headless Locust against every target model, one after another, each from
 a fresh start under the same limits, and writes Locust's CSVs and HTML, the
 target and Locust logs, meta.json and the comparison report to --out.
-
-Flags (explicit flags override the preset):
-  --preset NAME       lab (LabUser, 1000 users, spawn rate 100, 60s a model),
-                      quick (20 users, 5s a model) or max (HammerUser, 200
-                      users, 30s a model: each model's ceiling); default lab
-  --models LIST       comma-separated models; default every one bin/target lists
-  --users N           Locust users
-  --spawn-rate R      users started per second
-  --run-time D        load time per model (60s, 2m; a bare number is seconds)
-  --user-class NAME   LabUser, BrowserUser, HammerUser, SlowIOUser or CPUUser
-  --workers N         bin/boomer worker processes (default 1)
-  --pool N            every target's --workers (pool size); default each model's own
-  --max-fds N         RLIMIT_NOFILE of targets and workers; default inherited
-  --cpus T:L          CPUs of the targets : of Locust and its workers, e.g. 0:1
-                      (default: first half : second half; "none" pins nothing)
-  --out DIR           results folder (default <repo>/results/<timestamp>)
-  --pause D           quiet time between models (default 1s)
-  --bin DIR           where target and boomer are (default: next to lab)
-  --repo DIR          the checkout with locustfile.py (default: found from here)
+Explicit flags override the preset.
 `
-
-// runCmd is `lab run`: 0 done, 1 a model or the report failed, 2 bad
-// usage, 130 interrupted (what was measured is kept).
-func runCmd(args []string) int {
-	return runMain(context.Background(), args, os.Stderr)
-}
 
 // runFlags are the parsed flags, before the environment is consulted.
 type runFlags struct {
-	cfg    runner.Config
-	preset string
-	models string
-	cpus   string
+	cfg     runner.Config
+	preset  string
+	models  string
+	cpus    string
+	sweep   string
+	kneeP95 string
+}
+
+// runFlagSet defines lab run's flags into f; their texts are the help.
+func runFlagSet(f *runFlags, runTime, pause, connect, response, onEMFILE *string) *flag.FlagSet {
+	fs := newFlags("lab run")
+	c := &f.cfg
+	fs.StringVar(&f.preset, "preset", "lab", "`NAME`: lab (LabUser, 1000 users, spawn rate 100, 60s a model), quick (20 users, 5s a model), max (HammerUser, 200 users, 30s a model: each model's ceiling), sweep (LabUser steps 10,100,1000,2000,5000 at spawn rate 500, 30s each: each model's knee) or seeds (the course's setup: 1000 LabUsers ramped at 100 and at 1000 a second, 30s, Go and Python workers; single, process, thread, select and epoll)")
+	fs.StringVar(&f.sweep, "sweep", "", "a step-load sweep: user counts, `LIST` (10,100,1000), each held --run-time after its ramp at --spawn-rate; the report finds each model's knee (default the preset's)")
+	fs.StringVar(&c.Generator, "generator", "", "who makes the load, `G`: go (bin/boomer), python (Locust's workers running the locustfile's HttpUsers, as the course did) or both (each model once with each; default the preset's, else go)")
+	fs.Float64Var(&c.KneeFailPct, "knee-failures", 1, "a sweep's service level: a step fails it with `PCT` percent of its requests failed or more")
+	fs.StringVar(&f.kneeP95, "knee-p95", "1s", "a sweep's service level: a step fails it with a p95 of `D` or more")
+	fs.IntVar(&c.Repeat, "repeat", 1, "run each model `N` times; the report gives the median and the spread")
+	fs.StringVar(&f.models, "models", "", "comma-separated `LIST` of models (default every one bin/target lists)")
+	fs.IntVar(&c.Users, "users", 0, "Locust users, `N` (default the preset's)")
+	fs.Float64Var(&c.SpawnRate, "spawn-rate", 0, "users started per second, `R` (default the preset's)")
+	fs.StringVar(runTime, "run-time", "", "load time per model, `D` (60s, 2m; a bare number is seconds; default the preset's)")
+	fs.StringVar(&c.UserClass, "user-class", "", "`NAME`: LabUser, BrowserUser, HammerUser, SlowIOUser or CPUUser (default the preset's)")
+	fs.StringVar(connect, "connect-timeout", "", fmt.Sprintf("a user's connect timeout, `D` (2.5, 500ms; a bare number is seconds), given to the master (default %s)", runner.DefaultConnectTimeout))
+	fs.StringVar(response, "response-timeout", "", fmt.Sprintf("a user's response timeout, `D`, given to the master (default %s)", runner.DefaultResponseTimeout))
+	fs.StringVar(onEMFILE, "on-emfile", "", "what every target does at EMFILE, `MODE`: wait (leave clients in the backlog) or shed (accept and close at once); wait,shed runs each model in both, named MODEL-wait and MODEL-shed (default "+runner.DefaultOnEMFILE+")")
+	fs.IntVar(&c.Workers, "workers", 1, "worker processes, `N` (bin/boomer, or Locust workers with --generator python)")
+	fs.IntVar(&c.Pool, "pool", 0, "every target's --workers (pool size), `N` (default each model's own)")
+	fs.IntVar(&c.MaxFDs, "max-fds", 0, "RLIMIT_NOFILE of targets and workers, `N` (default inherited)")
+	fs.StringVar(&f.cpus, "cpus", "", "CPUs of the targets : of Locust and its workers, `T:L`, e.g. 0:1 (default first half : second half; none pins nothing)")
+	fs.StringVar(&c.Locust, "locust", "", "the Locust master to run, a `PATH` or command (default $"+runner.LocustEnv+", else the version requirements.txt pins: .venv, made if missing)")
+	fs.StringVar(&c.Out, "out", "", "results folder, `DIR` (default <repo>/results/<timestamp>)")
+	fs.StringVar(pause, "pause", "1s", "quiet time between models, `D`")
+	fs.StringVar(&c.BinDir, "bin", "", "where target and boomer are, `DIR` (default next to lab)")
+	fs.StringVar(&c.Repo, "repo", "", "the checkout with locustfile.py, `DIR` (default found from here)")
+	return fs
 }
 
 func parseRunFlags(args []string) (*runFlags, error) {
-	fs := flag.NewFlagSet("lab run", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	f := &runFlags{}
 	c := &f.cfg
-	var runTime, pause string
-	fs.StringVar(&f.preset, "preset", "lab", "")
-	fs.StringVar(&f.models, "models", "", "")
-	fs.IntVar(&c.Users, "users", 0, "")
-	fs.Float64Var(&c.SpawnRate, "spawn-rate", 0, "")
-	fs.StringVar(&runTime, "run-time", "", "")
-	fs.StringVar(&c.UserClass, "user-class", "", "")
-	fs.IntVar(&c.Workers, "workers", 1, "")
-	fs.IntVar(&c.Pool, "pool", 0, "")
-	fs.IntVar(&c.MaxFDs, "max-fds", 0, "")
-	fs.StringVar(&f.cpus, "cpus", "", "")
-	fs.StringVar(&c.Out, "out", "", "")
-	fs.StringVar(&pause, "pause", "1s", "")
-	fs.StringVar(&c.BinDir, "bin", "", "")
-	fs.StringVar(&c.Repo, "repo", "", "")
+	var runTime, pause, connect, response, onEMFILE string
+	fs := runFlagSet(f, &runTime, &pause, &connect, &response, &onEMFILE)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -89,7 +81,7 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	}
 	p, ok := runner.Presets[f.preset]
 	if !ok {
-		return nil, fmt.Errorf("--preset %q: want lab, quick or max", f.preset)
+		return nil, fmt.Errorf("--preset %q: want lab, quick, max, sweep or seeds", f.preset)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
@@ -102,19 +94,61 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	if !set["user-class"] {
 		c.UserClass = p.UserClass
 	}
+	if !set["generator"] {
+		c.Generator = p.Generator
+	}
+	if !set["spawn-rate"] && !set["sweep"] {
+		c.SpawnRates = p.SpawnRates
+	}
+	c.Sweep = p.Sweep
+	if set["sweep"] {
+		c.Sweep = nil
+		for _, item := range splitList(f.sweep) {
+			n, err := strconv.Atoi(item)
+			if err != nil {
+				return nil, fmt.Errorf("--sweep %q: %q is not a user count", f.sweep, item)
+			}
+			c.Sweep = append(c.Sweep, n)
+		}
+		if len(c.Sweep) == 0 {
+			return nil, fmt.Errorf("--sweep %q names no step", f.sweep)
+		}
+	}
 	c.RunTime = p.RunTime
 	if set["run-time"] {
 		d, err := parseDuration(runTime)
 		if err != nil {
-			return nil, fmt.Errorf("--run-time %q: %v", runTime, err)
+			return nil, fmt.Errorf("--run-time %q: %w", runTime, err)
 		}
 		c.RunTime = d
 	}
+	if d, err := parseTimeout(f.kneeP95); err != nil {
+		return nil, fmt.Errorf("--knee-p95 %q: %w", f.kneeP95, err)
+	} else {
+		c.KneeP95 = float64(d) / float64(time.Millisecond)
+	}
 	d, err := parseDuration(pause)
 	if err != nil {
-		return nil, fmt.Errorf("--pause %q: %v", pause, err)
+		return nil, fmt.Errorf("--pause %q: %w", pause, err)
 	}
 	c.Pause = d
+	for _, t := range []struct {
+		name, v string
+		d       *time.Duration
+	}{{"connect-timeout", connect, &c.ConnectTimeout}, {"response-timeout", response, &c.ResponseTimeout}} {
+		if !set[t.name] {
+			continue
+		}
+		if *t.d, err = parseTimeout(t.v); err != nil {
+			return nil, fmt.Errorf("--%s %q: %w", t.name, t.v, err)
+		}
+	}
+	if set["on-emfile"] {
+		c.OnEMFILE = splitList(onEMFILE)
+		if len(c.OnEMFILE) == 0 {
+			return nil, fmt.Errorf("--on-emfile %q names no mode", onEMFILE)
+		}
+	}
 	switch f.cpus {
 	case "":
 		c.CPUs = runner.DefaultCPUs()
@@ -124,18 +158,16 @@ func parseRunFlags(args []string) (*runFlags, error) {
 			return nil, err
 		}
 	}
+	c.Models = p.Models
 	if set["models"] {
-		for _, m := range strings.Split(f.models, ",") {
-			if m = strings.TrimSpace(m); m != "" {
-				c.Models = append(c.Models, m)
-			}
-		}
+		c.Models = splitList(f.models)
 		if len(c.Models) == 0 {
 			return nil, fmt.Errorf("--models %q names no model", f.models)
 		}
 	}
-	// Everything but the models and folders can be checked now; the
-	// models are checked against bin/target's list later.
+	// Everything but the models and folders can be checked now, before
+	// any folder is made; the models are checked against bin/target's
+	// list later.
 	check := *c
 	if len(check.Models) == 0 {
 		check.Models = []string{"-"}
@@ -145,6 +177,33 @@ func parseRunFlags(args []string) (*runFlags, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// parseTimeout takes a Go duration or seconds, fractions allowed, as
+// the locustfile's options do; it must be finite and more than 0.
+func parseTimeout(s string) (time.Duration, error) {
+	if v, err := strconv.ParseFloat(s, 64); err == nil {
+		if !(v > 0) || v > 24*3600 {
+			return 0, errors.New("want seconds more than 0 and at most a day")
+		}
+		return time.Duration(v * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, errors.New("want a duration such as 5, 2.5 or 500ms")
+	}
+	return d, nil
 }
 
 // parseDuration takes Go durations and, as Locust does, bare seconds.
@@ -159,14 +218,21 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func runMain(ctx context.Context, args []string, stderr io.Writer) int {
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" {
-			fmt.Fprint(stderr, runUsage)
-			return 0
-		}
-	}
+// runMain is `lab run`: 0 done, 1 a model or the report failed, 2 bad
+// usage, 130 interrupted (what was measured is kept). Progress goes to
+// stderr.
+func runMain(args []string, stdout, stderr io.Writer) int {
+	return runWith(context.Background(), args, stdout, stderr)
+}
+
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f, err := parseRunFlags(args)
+	if isHelp(err) {
+		var x runFlags
+		var s1, s2, s3, s4, s5 string
+		printHelp(stdout, runFlagSet(&x, &s1, &s2, &s3, &s4, &s5), "lab run [flags]", runAbout)
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "lab run: %v (lab run --help)\n", err)
 		return 2
@@ -193,7 +259,7 @@ func runMain(ctx context.Context, args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, err = runner.Run(ctx, cfg, runner.Options{
+	ran, err := runner.Run(ctx, cfg, runner.Options{
 		Preset:   f.preset,
 		Progress: stderr,
 		TTY:      isTerminal(stderr),
@@ -204,7 +270,9 @@ func runMain(ctx context.Context, args []string, stderr io.Writer) int {
 		return 130
 	case err != nil:
 		fmt.Fprintf(stderr, "lab run: %s\n", oneLine(err.Error()))
-		fmt.Fprintf(stderr, "lab run: what was measured is in %s\n", cfg.Out)
+		if ran != nil {
+			fmt.Fprintf(stderr, "lab run: what was measured is in %s\n", cfg.Out)
+		}
 		return 1
 	}
 	return 0
@@ -215,7 +283,7 @@ func resolveDirs(c *runner.Config) error {
 	if c.BinDir == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("finding bin/: %v (pass --bin DIR)", err)
+			return fmt.Errorf("finding bin/: %w (pass --bin DIR)", err)
 		}
 		if real, err := filepath.EvalSymlinks(exe); err == nil {
 			exe = real
@@ -228,7 +296,7 @@ func resolveDirs(c *runner.Config) error {
 			// bin/lab run from elsewhere: the checkout is bin/'s parent.
 			up := filepath.Dir(c.BinDir)
 			if _, serr := os.Stat(filepath.Join(up, "go.mod")); serr != nil {
-				return fmt.Errorf("%v; pass --repo DIR", err)
+				return fmt.Errorf("%w; pass --repo DIR", err)
 			}
 			root = up
 		}

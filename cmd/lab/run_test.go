@@ -1,8 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,13 +12,39 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"serverlab/internal/locusts"
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
+	"serverlab/lab/meta"
 	"serverlab/lab/runner"
 )
 
+// Bad flags: one line, exit 2, and no results folder made.
 func TestRunBadFlags(t *testing.T) {
+	var mine unix.CPUSet
+	unix.SchedGetaffinity(0, &mine)
+	absent := 0
+	for mine.IsSet(absent) {
+		absent++
+	}
+	out := filepath.Join(t.TempDir(), "results")
 	for _, args := range [][]string{
+		{"--spawn-rate", "NaN"},
+		{"--spawn-rate", "Inf"},
+		{"--spawn-rate", "-Inf"},
+		{"--spawn-rate", "1e999"},
+		{"--connect-timeout", "NaN"},
+		{"--connect-timeout", "0"},
+		{"--connect-timeout", "-1"},
+		{"--connect-timeout", "Inf"},
+		{"--response-timeout", "soon"},
+		{"--response-timeout", "-5s"},
+		{"--on-emfile", "drop"},
+		{"--on-emfile", "wait,wait"},
+		{"--on-emfile", ","},
+		{"--cpus", fmt.Sprintf("%d:%d", absent, absent)},
 		{"--users", "x"},
 		{"--users", "0"},
 		{"--preset", "huge"},
@@ -33,13 +59,51 @@ func TestRunBadFlags(t *testing.T) {
 		{"--nope"},
 		{"extra"},
 	} {
-		var out strings.Builder
-		code := runMain(context.Background(), args, &out)
+		var errs strings.Builder
+		code := runMain(append(args, "--out", out), io.Discard, &errs)
 		if code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
-		if s := out.String(); strings.Count(s, "\n") != 1 || !strings.HasPrefix(s, "lab run: ") {
+		if s := errs.String(); strings.Count(s, "\n") != 1 || !strings.HasPrefix(s, "lab run: ") {
 			t.Errorf("%v: want one line, got %q", args, s)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("%v: %s made", args, out)
+		}
+	}
+}
+
+func TestRunNewFlags(t *testing.T) {
+	f, err := parseRunFlags([]string{"--connect-timeout", "2.5", "--response-timeout", "500ms", "--on-emfile", "wait, shed", "--locust", "/opt/locust"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.cfg
+	if c.ConnectTimeout != 2500*time.Millisecond || c.ResponseTimeout != 500*time.Millisecond ||
+		strings.Join(c.OnEMFILE, ",") != "wait,shed" || c.Locust != "/opt/locust" {
+		t.Errorf("%+v", c)
+	}
+	if f, err = parseRunFlags(nil); err != nil || f.cfg.ConnectTimeout != 0 || f.cfg.OnEMFILE != nil || f.cfg.Locust != "" {
+		t.Errorf("defaults: %+v %v", f, err)
+	}
+}
+
+// The help is the flags' own text: every flag is in it.
+func TestRunHelp(t *testing.T) {
+	var out, errs strings.Builder
+	if code := runMain([]string{"--help"}, &out, &errs); code != 0 || errs.Len() != 0 {
+		t.Fatalf("exit %d, %s", code, errs.String())
+	}
+	var x runFlags
+	var a, b, c, d, e string
+	runFlagSet(&x, &a, &b, &c, &d, &e).VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(out.String(), "\n  --"+f.Name+" ") {
+			t.Errorf("--%s not in the help", f.Name)
+		}
+	})
+	for _, want := range []string{"--on-emfile MODE", "--connect-timeout D", "(default 5s)", "$LAB_LOCUST"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
 	}
 }
@@ -78,7 +142,7 @@ func TestRunPresets(t *testing.T) {
 func TestRunUnknownModel(t *testing.T) {
 	bin := filepath.Dir(testbin.Build(t, "serverlab/targets/cmd/target"))
 	var out strings.Builder
-	code := runMain(context.Background(), []string{"--bin", bin, "--models", "epoll,nosuch", "--out", t.TempDir()}, &out)
+	code := runMain([]string{"--bin", bin, "--models", "epoll,nosuch", "--out", t.TempDir()}, io.Discard, &out)
 	if code != 2 || strings.Count(out.String(), "\n") != 1 || !strings.Contains(out.String(), `unknown model "nosuch"`) {
 		t.Errorf("exit %d, %q", code, out.String())
 	}
@@ -91,7 +155,7 @@ func needLocust(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runner.FindLocust(root, io.Discard); err != nil {
+	if _, err := runner.ChooseLocust(root, "", io.Discard); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("Locust: %v", err)
 		}
@@ -110,10 +174,10 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "run")
 	var log strings.Builder
-	code := runMain(context.Background(), []string{
+	code := runMain([]string{
 		"--preset", "quick", "--models", "epoll,single", "--run-time", "4s",
 		"--max-fds", "1024", "--bin", filepath.Dir(target), "--out", out,
-	}, &log)
+	}, io.Discard, &log)
 	if code != 0 {
 		t.Fatalf("lab run: exit %d\n%s\n%s", code, log.String(), logs(out))
 	}
@@ -121,9 +185,18 @@ func TestRunEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var meta runner.Meta
+	var meta meta.Meta
 	if err := json.Unmarshal(b, &meta); err != nil {
 		t.Fatal(err)
+	}
+	// The pinned Locust ran, not the first on PATH (Debian's, after setup).
+	pinned, err := locusts.PinnedVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Locust.Version != pinned || meta.Locust.Chosen != "pinned" ||
+		!strings.Contains(log.String(), "lab: Locust "+pinned+": "+meta.Locust.Path+" (the version requirements.txt pins") {
+		t.Errorf("Locust %+v; console:\n%s", meta.Locust, log.String())
 	}
 	if strings.Join(meta.Models, ",") != "epoll,single" || meta.Ended == nil || meta.Locust.Version == "" ||
 		meta.Kernel == "" || meta.Cores < 1 || meta.Parameters.UserClass != "LabUser" || meta.Parameters.Users != 20 {
@@ -161,6 +234,9 @@ func TestRunEndToEnd(t *testing.T) {
 			}
 		}
 		// The servers' side, from meta.json: real targets, real CPU time.
+		if !strings.Contains(string(b), "Locust "+pinned+", 20 LabUser users") || !strings.Contains(string(b), "timeouts: connect ") {
+			t.Errorf("%s does not say what ran:\n%s", f, b)
+		}
 		if !strings.Contains(string(b), "peak open conns") || !regexp.MustCompile(`epoll(</td><td>|\s*\|\s*)[1-9]`).Match(b) {
 			t.Errorf("%s has no server table with epoll's figures:\n%s", f, b)
 		}
@@ -186,4 +262,25 @@ func logs(dir string) string {
 		fmt.Fprintf(&b, "== %s\n%s\n", filepath.Base(p), strings.Join(lines, "\n"))
 	}
 	return b.String()
+}
+
+// make lab runs bin/lab as it is, so that it picks the pinned Locust
+// itself and says so, rather than through a PATH arranged for it.
+func TestMakeLabRunsTheLabAsIs(t *testing.T) {
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recipe, ok := strings.Cut(string(b), "\nlab: ")
+	if !ok {
+		t.Fatal("Makefile has no lab target")
+	}
+	lines := strings.Split(recipe, "\n")
+	if len(lines) < 2 || strings.TrimSpace(lines[1]) != "bin/lab run --preset lab" {
+		t.Errorf("make lab runs %q", lines[1])
+	}
 }

@@ -10,12 +10,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"serverlab/lab/regular"
 )
 
 // Entry is one row of _stats.csv. Times are milliseconds.
@@ -107,58 +110,92 @@ func ReadRun(prefix string) (*Run, error) {
 	return r, nil
 }
 
-// table is a CSV file with its header indexed by lower-cased column name.
+// table streams a CSV file: its header, indexed by lower-cased column
+// name, then one row at a time, so that a file of any length takes the
+// memory of one row.
 type table struct {
-	path string
-	cols map[string]int
-	head []string
-	rows [][]string
-	line []int // the file line of each row
+	path     string
+	cols     map[string]int
+	head     []string
+	cr       *csv.Reader
+	f        *os.File
+	rec      []string // the current row
+	line     int      // its line in the file
+	tolerant bool     // the file is being written: a row cut short ends it
 }
 
-func readTable(path string) (*table, error) {
-	f, err := os.Open(path)
+// openTable opens a CSV file and reads its header. Only regular files are
+// read (a FIFO would block), a UTF-8 byte order mark (spreadsheets write
+// one) is skipped, and a column named twice is an error: which one Locust
+// meant cannot be told.
+func openTable(path string, tolerant bool) (*table, error) {
+	f, err := regular.Open(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: missing (not a Locust --csv output?)", path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: missing (not a Locust --csv output?): %w", path, fs.ErrNotExist)
 		}
 		return nil, err
 	}
-	defer f.Close()
 	cr := csv.NewReader(f)
 	cr.FieldsPerRecord = -1 // row lengths are checked below, with a better message
-	t := &table{path: path, cols: map[string]int{}}
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return nil, fmt.Errorf("%s:%d: %v", path, pe.Line, pe.Err)
-			}
-			return nil, fmt.Errorf("%s: %v", path, err)
-		}
-		line, _ := cr.FieldPos(0)
-		if t.head == nil {
-			t.head = rec
-			for i, h := range rec {
-				t.cols[strings.ToLower(strings.TrimSpace(h))] = i
-			}
-			continue
-		}
-		if len(rec) != len(t.head) {
-			return nil, fmt.Errorf("%s:%d: %d fields, the header has %d (truncated row?)", path, line, len(rec), len(t.head))
-		}
-		t.rows = append(t.rows, rec)
-		t.line = append(t.line, line)
-	}
-	if t.head == nil {
+	cr.ReuseRecord = true
+	t := &table{path: path, cols: map[string]int{}, cr: cr, f: f, tolerant: tolerant}
+	head, err := cr.Read()
+	if err == io.EOF {
+		f.Close()
 		return nil, fmt.Errorf("%s: empty file (no header)", path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, t.parseError(err)
+	}
+	t.head = append([]string(nil), head...)
+	t.head[0] = strings.TrimPrefix(t.head[0], "\ufeff")
+	for i, h := range t.head {
+		key := strings.ToLower(strings.TrimSpace(h))
+		if j, dup := t.cols[key]; dup {
+			f.Close()
+			return nil, fmt.Errorf("%s:1: column %q twice (fields %d and %d): header is not one Locust writes", path, strings.TrimSpace(h), j+1, i+1)
+		}
+		t.cols[key] = i
 	}
 	return t, nil
 }
+
+func (t *table) parseError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s:%d: %w", t.path, pe.Line, pe.Err)
+	}
+	return fmt.Errorf("%s: %w", t.path, err)
+}
+
+// next moves to the next row; false at the end. In a tolerant table a row
+// that does not parse or is short is the writer's unfinished last line,
+// and ends the table.
+func (t *table) next() (bool, error) {
+	rec, err := t.cr.Read()
+	if err == io.EOF {
+		return false, nil
+	}
+	if err != nil {
+		if t.tolerant {
+			return false, nil
+		}
+		return false, t.parseError(err)
+	}
+	t.line, _ = t.cr.FieldPos(0)
+	if len(rec) != len(t.head) {
+		if t.tolerant {
+			return false, nil
+		}
+		return false, fmt.Errorf("%s:%d: %d fields, the header has %d (truncated row?)", t.path, t.line, len(rec), len(t.head))
+	}
+	t.rec = rec
+	return true, nil
+}
+
+func (t *table) close() { t.f.Close() }
 
 // col finds the first of names (the spellings of several Locust versions).
 func (t *table) col(names ...string) (int, error) {
@@ -187,17 +224,17 @@ func (r *resolver) col(names ...string) int {
 // cell parsing, with the position in errors.
 type rowReader struct {
 	t   *table
-	row int
 	err error
 }
 
 func (r *rowReader) fail(col int, what string) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%s:%d: %s %q is %s", r.t.path, r.t.line[r.row], r.t.head[col], r.t.rows[r.row][col], what)
+		r.err = fmt.Errorf("%s:%d: %s %q is %s", r.t.path, r.t.line, r.t.head[col], r.t.rec[col], what)
 	}
 }
 
-func (r *rowReader) str(col int) string { return r.t.rows[r.row][col] }
+// str copies the cell: the reader reuses its row.
+func (r *rowReader) str(col int) string { return strings.Clone(r.t.rec[col]) }
 
 func (r *rowReader) int(col int) int {
 	s := strings.TrimSpace(r.str(col))
@@ -254,10 +291,11 @@ func percentileCols(t *table) []Percentile {
 
 // ReadStats reads a _stats.csv, Aggregated row included.
 func ReadStats(path string) ([]Entry, error) {
-	t, err := readTable(path)
+	t, err := openTable(path, false)
 	if err != nil {
 		return nil, err
 	}
+	defer t.close()
 	rs := &resolver{t: t}
 	cType, cName := rs.col("Type", "Method"), rs.col("Name")
 	cReq := rs.col("Request Count", "# requests")
@@ -275,8 +313,15 @@ func ReadStats(path string) ([]Entry, error) {
 	}
 	pcts := percentileCols(t)
 	var out []Entry
-	for i := range t.rows {
-		r := &rowReader{t: t, row: i}
+	for {
+		ok, err := t.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		r := &rowReader{t: t}
 		e := Entry{
 			Type: r.str(cType), Name: r.str(cName),
 			Requests: r.int(cReq), Failures: r.int(cFail),
@@ -291,24 +336,61 @@ func ReadStats(path string) ([]Entry, error) {
 			e.Percentiles = append(e.Percentiles, p)
 		}
 		if r.err == nil && e.Failures > e.Requests {
-			r.err = fmt.Errorf("%s:%d: %d failures out of %d requests", path, t.line[i], e.Failures, e.Requests)
+			r.err = fmt.Errorf("%s:%d: %d failures out of %d requests", path, t.line, e.Failures, e.Requests)
 		}
 		if r.err != nil {
 			return nil, r.err
 		}
 		out = append(out, e)
 	}
-	return out, nil
 }
+
+// Totals are the requests and failures of a _stats.csv's Aggregated row:
+// the master's final word on a run.
+func Totals(path string) (requests, failures int, err error) {
+	entries, err := ReadStats(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, e := range entries {
+		if e.Name == "Aggregated" && e.Type == "" {
+			return e.Requests, e.Failures, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("%s: no Aggregated row (truncated file?)", path)
+}
+
+// MaxHistory bounds the points ReadHistory returns: a chart is a few
+// hundred pixels wide, and a history of millions of rows must not take
+// memory in proportion.
+const MaxHistory = 2048
 
 // ReadHistory reads the Aggregated rows of a _stats_history.csv. A file
 // with its header and no rows, or only the all-zero first row (Debian's
-// 2.12.1 writes that), is valid and gives no points worth drawing.
+// 2.12.1 writes that), is valid and gives no points worth drawing. Beyond
+// MaxHistory rows, neighbouring rows are merged as they are read (see
+// downsampler), so the file is streamed and never held.
 func ReadHistory(path string) ([]Point, error) {
-	t, err := readTable(path)
+	return readHistory(path, false, MaxHistory)
+}
+
+// LastPoint is the newest Aggregated row of a _stats_history.csv that a
+// running master may be writing: an unfinished last line is not an error,
+// it is skipped.
+func LastPoint(path string) (Point, bool) {
+	pts, err := readHistory(path, true, 1)
+	if err != nil || len(pts) == 0 {
+		return Point{}, false
+	}
+	return pts[len(pts)-1], true
+}
+
+func readHistory(path string, tolerant bool, max int) ([]Point, error) {
+	t, err := openTable(path, tolerant)
 	if err != nil {
 		return nil, err
 	}
+	defer t.close()
 	rs := &resolver{t: t}
 	cTime, cUsers := rs.col("Timestamp"), rs.col("User Count")
 	cName := rs.col("Name")
@@ -319,37 +401,130 @@ func ReadHistory(path string) ([]Point, error) {
 	if rs.err != nil {
 		return nil, rs.err
 	}
-	var out []Point
-	for i := range t.rows {
-		r := &rowReader{t: t, row: i}
-		if r.str(cName) != "Aggregated" {
+	ds := newDownsampler(max)
+	var last int64
+	seen := false
+	for {
+		ok, err := t.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return ds.points(), nil
+		}
+		if t.rec[cName] != "Aggregated" {
 			continue
 		}
+		r := &rowReader{t: t}
 		p := Point{
 			Users: r.int(cUsers),
 			RPS:   r.float(cRPS, false), FailuresPerSec: r.float(cFPS, false),
 			P50: r.float(c50, true), P95: r.float(c95, true), P99: r.float(c99, true),
 			Requests: r.int(cReq), Failures: r.int(cFail),
 		}
-		ts := r.int(cTime)
-		p.Time = int64(ts)
+		p.Time = int64(r.int(cTime))
 		if r.err != nil {
+			if tolerant {
+				return ds.points(), nil
+			}
 			return nil, r.err
 		}
-		if n := len(out); n > 0 && p.Time < out[n-1].Time {
-			return nil, fmt.Errorf("%s:%d: Timestamp %d goes back in time", path, t.line[i], p.Time)
+		if seen && p.Time < last {
+			if tolerant {
+				return ds.points(), nil
+			}
+			return nil, fmt.Errorf("%s:%d: Timestamp %d goes back in time", path, t.line, p.Time)
 		}
-		out = append(out, p)
+		last, seen = p.Time, true
+		ds.add(p)
 	}
-	return out, nil
+}
+
+// downsampler keeps at most max points of a series of any length: each
+// kept point stands for stride rows in a row, and when max are kept,
+// neighbours are merged pairwise and stride doubles. A merged point
+// starts at its first row's time, averages the rates and the median, keeps
+// the worst p95 and p99 (a spike must stay visible), and ends with the
+// last row's users and totals.
+type downsampler struct {
+	max, stride int
+	out         []Point
+	pend        Point
+	pendN       int
+}
+
+func newDownsampler(max int) *downsampler {
+	if max < 2 {
+		// One point is the latest row, as it is.
+		return &downsampler{max: 1, stride: 1}
+	}
+	return &downsampler{max: max - max%2, stride: 1}
+}
+
+func (d *downsampler) add(p Point) {
+	if d.max == 1 {
+		d.out = append(d.out[:0], p)
+		return
+	}
+	if d.pendN == 0 {
+		d.pend = p
+	} else {
+		d.pend = merge(d.pend, d.pendN, p, 1)
+	}
+	d.pendN++
+	if d.pendN < d.stride {
+		return
+	}
+	d.out = append(d.out, d.pend)
+	d.pendN = 0
+	if len(d.out) == d.max {
+		for i := 0; i < d.max/2; i++ {
+			d.out[i] = merge(d.out[2*i], d.stride, d.out[2*i+1], d.stride)
+		}
+		d.out = d.out[:d.max/2]
+		d.stride *= 2
+	}
+}
+
+func (d *downsampler) points() []Point {
+	if d.pendN > 0 {
+		return append(d.out, d.pend)
+	}
+	return d.out
+}
+
+// merge is a, standing for wa rows, followed by b, standing for wb.
+func merge(a Point, wa int, b Point, wb int) Point {
+	mean := func(x, y float64) float64 {
+		switch {
+		case math.IsNaN(x):
+			return y
+		case math.IsNaN(y):
+			return x
+		}
+		return (x*float64(wa) + y*float64(wb)) / float64(wa+wb)
+	}
+	worst := func(x, y float64) float64 {
+		if math.IsNaN(x) || y > x {
+			return y
+		}
+		return x
+	}
+	return Point{
+		Time: a.Time, Users: b.Users,
+		RPS: mean(a.RPS, b.RPS), FailuresPerSec: mean(a.FailuresPerSec, b.FailuresPerSec),
+		P50: mean(a.P50, b.P50), P95: worst(a.P95, b.P95), P99: worst(a.P99, b.P99),
+		Requests: b.Requests, Failures: b.Failures,
+	}
 }
 
 // ReadFailures reads a _failures.csv.
 func ReadFailures(path string) ([]Failure, error) {
-	t, err := readTable(path)
+	t, err := openTable(path, false)
 	if err != nil {
 		return nil, err
 	}
+	defer t.close()
 	rs := &resolver{t: t}
 	cMethod, cName := rs.col("Method"), rs.col("Name")
 	cErr, cOcc := rs.col("Error"), rs.col("Occurrences")
@@ -357,15 +532,21 @@ func ReadFailures(path string) ([]Failure, error) {
 		return nil, rs.err
 	}
 	var out []Failure
-	for i := range t.rows {
-		r := &rowReader{t: t, row: i}
+	for {
+		ok, err := t.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		r := &rowReader{t: t}
 		f := Failure{Method: r.str(cMethod), Name: r.str(cName), Error: r.str(cErr), Occurrences: r.int(cOcc)}
 		if r.err != nil {
 			return nil, r.err
 		}
 		out = append(out, f)
 	}
-	return out, nil
 }
 
 // Discover turns a command-line argument into CSV prefixes: a folder gives

@@ -30,7 +30,8 @@ type Comparison struct {
 
 // Compare puts now against base, model by model (now's order first, then
 // models only the baseline has). A model regressed when its RPS fell, or
-// its p95 rose, by more than maxPct percent.
+// its p95 rose, by more than maxPct percent, or when it is gone: a model
+// that stopped producing statistics is the worst regression of all.
 func Compare(now, base *Report, maxPct float64) *Comparison {
 	c := &Comparison{MaxRegressionPct: maxPct, Deltas: []Delta{}}
 	baseRows := map[string]*Row{}
@@ -59,11 +60,13 @@ func Compare(now, base *Report, maxPct float64) *Comparison {
 	}
 	for _, x := range base.Rows {
 		if !seen[x.Model] {
-			c.Deltas = append(c.Deltas, Delta{Model: x.Model, Base: jsonRowPtr(x)})
+			c.Deltas = append(c.Deltas, Delta{Model: x.Model, Base: jsonRowPtr(x), Regressed: true, Why: missingNow})
 		}
 	}
 	return c
 }
+
+const missingNow = "in the baseline, missing now"
 
 func jsonRowPtr(x Row) *Row {
 	r := jsonRow(x)
@@ -90,7 +93,10 @@ func pct(p *float64) string {
 func (c *Comparison) Regressions() []string {
 	var out []string
 	for _, d := range c.Deltas {
-		if d.Regressed {
+		switch {
+		case d.Regressed && d.Now == nil:
+			out = append(out, fmt.Sprintf("%s: %s", d.Model, d.Why))
+		case d.Regressed:
 			out = append(out, fmt.Sprintf("%s: %s, beyond the %g%% allowed", d.Model, d.Why, c.MaxRegressionPct))
 		}
 	}

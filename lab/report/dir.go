@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"serverlab/lab/locustcsv"
+	"serverlab/lab/meta"
 )
 
 // ReadRuns reads the runs behind command-line arguments (folders or CSV
@@ -63,6 +64,31 @@ func WriteDir(dir string, models []string) error {
 	r := Build(runs)
 	if err := r.LoadServers(); err != nil {
 		return err
+	}
+	sl := DefaultServiceLevel
+	if m, err := meta.Read(dir); err == nil {
+		if p := m.Parameters.KneeFailPct; p != nil {
+			sl.MaxFailPct = *p
+		}
+		if p := m.Parameters.KneeP95; p != nil {
+			sl.MaxP95 = *p
+		}
+	}
+	if err := r.LoadSweeps(sl); err != nil {
+		return err
+	}
+	r.LoadRepeats()
+	if err := r.LoadSeeds(); err != nil {
+		return err
+	}
+	if len(r.Sweeps) > 0 {
+		var k bytes.Buffer
+		if err := r.KneeCSV(&k); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "knee.csv"), k.Bytes(), 0o644); err != nil {
+			return err
+		}
 	}
 	var md bytes.Buffer
 	md.WriteString("# serverlab comparison\n\n")

@@ -1,17 +1,16 @@
 package report
 
 import (
-	"bytes"
 	"fmt"
 	"html"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
 // HTML writes one self-contained page: the table, the baseline deltas when
-// cmp is not nil, and the charts as inline SVG (nothing fetched).
+// cmp is not nil, and interactive charts drawn by ECharts, whose script is
+// in the page (nothing fetched).
 func (r *Report) HTML(w io.Writer, title string, cmp *Comparison) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<!DOCTYPE html>
@@ -50,6 +49,18 @@ figure{margin:1em 0}
 	}
 	b.WriteString("</table>\n<p>Sorted by requests per second; the best of each column is highlighted. Failures by kind come from Locust's failures CSV.</p>\n")
 	r.serverHTML(&b)
+	r.sweepHTML(&b)
+	r.repeatHTML(&b)
+	if err := r.seedsHTML(&b); err != nil {
+		return err
+	}
+	if len(r.Setups) > 0 {
+		b.WriteString("<h2>Setup</h2>\n<ul>\n")
+		for _, s := range r.Setups {
+			fmt.Fprintf(&b, "<li>%s</li>\n", html.EscapeString(s.String()))
+		}
+		b.WriteString("</ul>\n")
+	}
 	if cmp != nil {
 		fmt.Fprintf(&b, "<h2>Against the baseline</h2>\n<p>Regression: RPS down or p95 up by more than %g%%.</p>\n<table>\n<tr>", cmp.MaxRegressionPct)
 		for _, h := range deltaHead {
@@ -70,34 +81,39 @@ figure{margin:1em 0}
 		}
 		b.WriteString("</table>\n")
 	}
-	for _, ch := range r.charts() {
-		svg := newSVG(chartW, chartH)
-		ch.draw(svg)
-		fmt.Fprintf(&b, "<figure>\n%s<figcaption>%s</figcaption></figure>\n", svg, html.EscapeString(ch.title))
+	// ECharts itself, inline: the page opens offline, from anywhere.
+	if charts := r.charts(); len(charts) > 0 {
+		b.WriteString("<script>\n")
+		b.WriteString(strings.ReplaceAll(echartsJS, "</script", "<\\/script"))
+		b.WriteString("\n</script>\n")
+		for i, ch := range charts {
+			opt, err := ch.echartsOption()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&b, "<figure><div id=\"chart%d\" class=\"chart\" style=\"width:100%%;max-width:%dpx;height:%dpx\"></div><figcaption>%s</figcaption></figure>\n",
+				i, chartW, chartH, html.EscapeString(ch.title))
+			fmt.Fprintf(&b, "<script>echarts.init(document.getElementById(\"chart%d\")).setOption(%s);</script>\n", i, opt)
+		}
 	}
 	b.WriteString("</body></html>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// WritePNGs writes the charts as PNG files into dir and returns their paths.
+// WritePNGs writes the charts as PNG and SVG files into dir and returns
+// the PNGs' paths.
 func (r *Report) WritePNGs(dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	var paths []string
 	for _, ch := range r.charts() {
-		rc := newRaster(chartW, chartH)
-		ch.draw(rc)
-		var buf bytes.Buffer
-		if err := rc.writePNG(&buf); err != nil {
+		written, err := ch.write(dir)
+		if err != nil {
 			return nil, err
 		}
-		p := filepath.Join(dir, ch.file)
-		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-			return nil, err
-		}
-		paths = append(paths, p)
+		paths = append(paths, written[0])
 	}
 	return paths, nil
 }

@@ -125,10 +125,12 @@ func TestCompareGate(t *testing.T) {
 			t.Errorf("%s: %d regression lines", tt.name, got)
 		}
 	}
-	// Models on one side only are listed, not failed.
+	// A new model is listed; one of the baseline's that is gone regressed.
 	c := Compare(&Report{Rows: []Row{{Model: "new", RPS: 1}}}, &Report{Rows: []Row{{Model: "old", RPS: 1}}}, 10)
-	if len(c.Deltas) != 2 || c.Deltas[0].status() != "new" || c.Deltas[1].status() != "missing now" || len(c.Regressions()) != 0 {
-		t.Errorf("one-sided deltas %+v", c.Deltas)
+	regs := c.Regressions()
+	if len(c.Deltas) != 2 || c.Deltas[0].status() != "new" || c.Deltas[1].status() != "missing now" ||
+		len(regs) != 1 || regs[0] != "old: in the baseline, missing now" {
+		t.Errorf("one-sided deltas %+v, regressions %q", c.Deltas, regs)
 	}
 }
 
@@ -139,12 +141,13 @@ func TestHTMLSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := b.String()
-	for _, bad := range []string{"<script", "<link", "src=", "url(", "<title>t <&></title>"} {
+	for _, bad := range []string{"<script src", "<link", "src=\"http", "cdn", "<title>t <&></title>"} {
 		if strings.Contains(page, bad) {
 			t.Errorf("page contains %q", bad)
 		}
 	}
-	for want, n := range map[string]int{"<svg": 4, "<polyline": 0, "Against the baseline": 1, `class="best"`: 1} {
+	// ECharts is in the page, and draws every chart.
+	for want, n := range map[string]int{"echarts.init(": 4, "Licensed to the Apache Software Foundation": 1, "Against the baseline": 1, `class="best"`: 1} {
 		if got := strings.Count(page, want); (n == 0 && got != 0) || (n > 0 && got < n) {
 			t.Errorf("%q appears %d times, want %d", want, got, n)
 		}
@@ -193,23 +196,6 @@ func TestPNGs(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s: no first-series colour", p)
-		}
-	}
-}
-
-func TestGlyphs(t *testing.T) {
-	for ch, g := range glyphs {
-		for _, row := range g {
-			if len(row) != 5 || strings.Trim(row, ".#") != "" {
-				t.Errorf("glyph %q row %q", ch, row)
-			}
-		}
-	}
-	for _, s := range []string{"0123456789", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "REQ/S MS % . : - _ ( )"} {
-		for _, ch := range s {
-			if _, ok := glyphs[ch]; !ok {
-				t.Errorf("no glyph %q", ch)
-			}
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package report turns Locust CSV runs (package locustcsv) into the lab's
 // comparison: a table per model in Markdown, CSV or JSON, deltas against a
-// baseline with a regression gate, and charts as inline SVG (one
-// self-contained HTML file) and PNG.
+// baseline with a regression gate, a sweep's knee per model, and charts:
+// PNG and SVG drawn by gonum/plot, interactive ones in a self-contained
+// HTML page drawn by ECharts.
 package report
 
 import (
@@ -40,6 +41,16 @@ type Report struct {
 	// Servers holds each model's server-side figures when its run folder
 	// has them (see LoadServers), by Rows' model name.
 	Servers map[string]Server
+	// Setups are what each lab run folder ran (see LoadServers).
+	Setups []Setup
+	// Sweeps are the runs that were step-load sweeps, best knee first,
+	// judged against Level (see LoadSweeps).
+	Sweeps []SweepRun
+	Level  ServiceLevel
+	// Repeats are the models that ran more than once (see LoadRepeats).
+	Repeats []Repeat
+	// Seeds are the runs of a seeds preset (see LoadSeeds).
+	Seeds []SeedRun
 }
 
 // Build compares runs. Names must be unique.
@@ -185,7 +196,31 @@ func (r *Report) Markdown(w io.Writer) error {
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
-	return r.serverMarkdown(w)
+	if err := r.serverMarkdown(w); err != nil {
+		return err
+	}
+	if err := r.sweepMarkdown(w); err != nil {
+		return err
+	}
+	r.repeatMarkdown(w)
+	if err := r.seedsMarkdown(w); err != nil {
+		return err
+	}
+	return r.setupMarkdown(w)
+}
+
+// setupMarkdown lists what each lab run folder ran, if any did.
+func (r *Report) setupMarkdown(w io.Writer) error {
+	if len(r.Setups) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("\nSetup:\n\n")
+	for _, s := range r.Setups {
+		b.WriteString("- " + mdEscape(s.String()) + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func mdEscape(s string) string {
@@ -229,12 +264,13 @@ func jsonRow(x Row) Row {
 type JSONDoc struct {
 	Models   []Row             `json:"models"`
 	Servers  map[string]Server `json:"servers,omitempty"`
+	Setups   []Setup           `json:"setups,omitempty"`
 	Baseline *Comparison       `json:"baseline,omitempty"`
 }
 
 // JSON writes the table, and the baseline comparison when cmp is not nil.
 func (r *Report) JSON(w io.Writer, cmp *Comparison) error {
-	doc := JSONDoc{Models: []Row{}, Servers: r.Servers, Baseline: cmp}
+	doc := JSONDoc{Models: []Row{}, Servers: r.Servers, Setups: r.Setups, Baseline: cmp}
 	for _, x := range r.Rows {
 		doc.Models = append(doc.Models, jsonRow(x))
 	}

@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
+
+	"serverlab/lab/meta"
 )
 
 // userHZ is the unit of the times in /proc/PID/stat: USER_HZ, 100 on every
@@ -78,16 +81,41 @@ func readStat(path string) (ppid int, ticks int64, err error) {
 	}
 	ppid, err = strconv.Atoi(string(f[1]))
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s: ppid: %v", path, err)
+		return 0, 0, fmt.Errorf("%s: ppid: %w", path, err)
 	}
 	for _, s := range f[11:15] {
 		v, err := strconv.ParseInt(string(s), 10, 64)
 		if err != nil {
-			return 0, 0, fmt.Errorf("%s: times: %v", path, err)
+			return 0, 0, fmt.Errorf("%s: times: %w", path, err)
 		}
 		ticks += v
 	}
 	return ppid, ticks, nil
+}
+
+// cpuClock measures a target's CPU time over an interval that may be
+// restarted (when the first requests are seen).
+type cpuClock struct {
+	from time.Time
+	base float64
+	err  error
+}
+
+func (c *cpuClock) start(pid int) {
+	if v, err := treeCPU(pid); err == nil {
+		c.from, c.base, c.err = time.Now(), v, nil
+	} else if c.from.IsZero() {
+		c.from, c.err = time.Now(), err
+	}
+}
+
+// stop is the CPU used since start, or nil if either end was unreadable.
+func (c *cpuClock) stop(pid int) *meta.CPUUse {
+	v, err := treeCPU(pid)
+	if err != nil || c.err != nil || c.from.IsZero() {
+		return nil
+	}
+	return &meta.CPUUse{Seconds: round3(v - c.base), Over: round3(time.Since(c.from).Seconds())}
 }
 
 // round3 keeps meta.json's seconds readable: milliseconds are plenty.

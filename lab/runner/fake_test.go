@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"serverlab/internal/locusts"
+	"serverlab/lab/meta"
 )
 
 func TestMain(m *testing.M) {
@@ -60,7 +61,45 @@ func allowedCPUs() string {
 	return "?"
 }
 
+// fakeHelp is what the fake target's --help prints: today's flags, and
+// with RUNNER_FAKE_NEW=true the newer ones.
+func fakeHelp(which string) {
+	newer := os.Getenv("RUNNER_FAKE_NEW") == "true"
+	switch which {
+	case "target":
+		fmt.Println("usage: target --model NAME [flags]\n  --max-fds N\n  --workers N")
+		if newer {
+			fmt.Println("  --on-emfile wait|shed")
+		}
+	}
+}
+
+// fakeList is the master's --list: argparse refuses the options the
+// locustfile lacks, on stderr, exit 2.
+func fakeList(args []string) {
+	known := map[string]bool{"--target": true, "--list": true}
+	if os.Getenv("RUNNER_FAKE_NEW") == "true" {
+		known["--connect-timeout"], known["--response-timeout"], known["--target-admin-url"] = true, true, true
+	}
+	var unknown []string
+	for _, a := range args {
+		name, _, _ := strings.Cut(a, "=")
+		if strings.HasPrefix(name, "--") && !known[name] {
+			unknown = append(unknown, a)
+		}
+	}
+	if len(unknown) > 0 {
+		fmt.Fprintf(os.Stderr, "usage: locust [options]\nlocust: error: unrecognized arguments: %s\n", strings.Join(unknown, " "))
+		os.Exit(2)
+	}
+	fmt.Println("LabUser")
+}
+
 func fakeTarget(args []string) {
+	if len(args) > 0 && args[0] == "--help" {
+		fakeHelp("target")
+		return
+	}
 	model := argValue(args, "--model")
 	fmt.Fprintf(os.Stderr, "args: %s\ncpus: %s\n", strings.Join(args, " "), allowedCPUs())
 	if model == "broken" {
@@ -70,6 +109,12 @@ func fakeTarget(args []string) {
 	if model == "list" || len(args) > 0 && args[0] == "--list" {
 		fmt.Print("alpha\tfirst\nbeta\tsecond\nbroken\tnever starts\n")
 		return
+	}
+	if model == "dies" {
+		time.AfterFunc(2*time.Second, func() {
+			fmt.Fprintln(os.Stderr, "fatal error: thread exhaustion")
+			os.Exit(4)
+		})
 	}
 	// A child in the target's group, as prefork and process models have.
 	child := exec.Command("sleep", "300")
@@ -112,6 +157,10 @@ const fakeHistoryHead = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50
 // fakeLocust is a master: it waits for its workers, "runs" for -t, writes
 // the files and closes the workers' connections.
 func fakeLocust(args []string) {
+	if len(args) > 2 && args[2] == "--list" {
+		fakeList(args)
+		return
+	}
 	fmt.Fprintf(os.Stderr, "args: %s\ncpus: %s\n", strings.Join(args, " "), allowedCPUs())
 	base := argValue(args, "--csv")
 	ln, err := net.Listen("tcp", "127.0.0.1:"+argValue(args, "--master-bind-port"))
@@ -159,8 +208,14 @@ loop:
 }
 
 // fakeSetup makes a bin dir, a checkout and a Locust that are all this
-// test binary.
-func fakeSetup(t *testing.T) (Config, *locusts.Locust) {
+// test binary, with the options of today's locustfile and bin/target.
+func fakeSetup(t *testing.T) (Config, *Choice) {
+	return fakeSetupWith(t, false)
+}
+
+// fakeSetupWith makes the fakes; newer: with the timeouts, the target's
+// admin URL and --on-emfile.
+func fakeSetupWith(t *testing.T, newer bool) (Config, *Choice) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -172,27 +227,27 @@ func fakeSetup(t *testing.T) (Config, *locusts.Locust) {
 	os.Mkdir(bin, 0o755)
 	os.Mkdir(root, 0o755)
 	for _, name := range []string{"target", "boomer", "locust"} {
-		script := fmt.Sprintf("#!/bin/sh\nGORACE=atexit_sleep_ms=0 RUNNER_FAKE=%s exec %q \"$@\"\n", name, exe)
+		script := fmt.Sprintf("#!/bin/sh\nGORACE=atexit_sleep_ms=0 RUNNER_FAKE=%s RUNNER_FAKE_NEW=%t exec %q \"$@\"\n", name, newer, exe)
 		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	os.WriteFile(filepath.Join(root, "locustfile.py"), []byte(`parser.add_argument("--target")`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "locustfile.py"), []byte("# the fake master does not read it\n"), 0o644)
 	cfg := Config{
 		Models: []string{"alpha", "beta"}, Users: 20, SpawnRate: 20, RunTime: time.Second,
 		Workers: 2, UserClass: "LabUser", MaxFDs: 512, Pool: 3,
 		Out: filepath.Join(dir, "out"), BinDir: bin, Repo: root,
 	}
-	return cfg, &locusts.Locust{Path: filepath.Join(bin, "locust"), Version: "9.9.9"}
+	return cfg, &Choice{Locust: locusts.Locust{Path: filepath.Join(bin, "locust"), Version: "9.9.9"}, From: "--locust"}
 }
 
-func readMeta(t *testing.T, dir string) Meta {
+func readMeta(t *testing.T, dir string) meta.Meta {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m Meta
+	var m meta.Meta
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -264,12 +319,12 @@ func TestRunOrchestration(t *testing.T) {
 			t.Errorf("%s: target CPU %+v", r.Model, r.CPU)
 		}
 		base := filepath.Join(cfg.Out, r.Model)
-		for _, f := range []string{"_stats.csv", "_stats_history.csv", ".html", ".target.log", ".locust.log", ".boomer-1.log", ".boomer-2.log", ".metrics.txt"} {
+		for _, f := range []string{"_stats.csv", "_stats_history.csv", ".html", ".target.log", ".locust.log", ".boomer-1.log", ".boomer-2.log", ".metrics.txt", "_server.csv"} {
 			if _, err := os.Stat(base + f); err != nil {
 				t.Errorf("missing %s", base+f)
 			}
 		}
-		if len(r.Files) != 8 {
+		if len(r.Files) != 9 {
 			t.Errorf("%s: files %v", r.Model, r.Files)
 		}
 		targs := logValue(t, base+".target.log", "args")
@@ -309,11 +364,16 @@ func TestRunKeepsGoingPastABrokenModel(t *testing.T) {
 	cfg.Workers = 1
 	var out strings.Builder
 	_, err := Run(context.Background(), cfg, Options{Locust: loc, Progress: &out})
-	if err == nil || !strings.Contains(err.Error(), "failed: broken") {
+	// The reason is in the error and on the console, not only meta.json.
+	why := "target ended before listening (exit status 3): cannot start the broken model (see " + filepath.Join(cfg.Out, "broken.target.log") + ")"
+	if err == nil || err.Error() != "failed: broken ("+why+")" {
 		t.Fatalf("Run: %v", err)
 	}
+	if !strings.Contains(out.String(), "lab: broken failed: "+why+"\n") {
+		t.Errorf("console:\n%s", out.String())
+	}
 	m := readMeta(t, cfg.Out)
-	if len(m.Runs) != 2 || m.Runs[0].Completed || !strings.Contains(m.Runs[0].Error, "cannot start the broken model") || !m.Runs[1].Completed {
+	if len(m.Runs) != 2 || m.Runs[0].Completed || m.Runs[0].Error != why || !m.Runs[1].Completed {
 		t.Fatalf("runs: %+v", m.Runs)
 	}
 }

@@ -16,28 +16,64 @@ import (
 // reader are known to work with (Debian's python3-locust).
 const MinLocust = "2.12"
 
-// FindLocust picks the Locust master to run: `locust` on PATH when it is at
-// least MinLocust, else the checkout's .venv with the version pinned in
-// requirements.txt, made on the spot if missing. Progress of a venv
-// creation goes to log.
-func FindLocust(root string, log io.Writer) (locusts.Locust, error) {
-	var why []string
-	if p, err := exec.LookPath("locust"); err == nil {
-		l, err := onPath(p)
-		if err == nil {
-			return l, nil
+// LocustEnv names the environment variable that chooses the master's
+// Locust, as --locust does.
+const LocustEnv = "LAB_LOCUST"
+
+// ChooseLocust picks the Locust master to run. choice (--locust), else
+// $LAB_LOCUST, names one: a path, or a command looked up on PATH, at least
+// MinLocust. Without either it is the version requirements.txt pins: the
+// checkout's .venv, else a `locust` on PATH of exactly that version (as in
+// the lab's container image), else a .venv made on the spot (its progress
+// goes to log). Never merely the first `locust` on PATH: after setup that
+// is Debian's 2.12.1.
+func ChooseLocust(root, choice string, log io.Writer) (Choice, error) {
+	from := "--locust"
+	if choice == "" {
+		choice, from = os.Getenv(LocustEnv), LocustEnv
+	}
+	if choice != "" {
+		p, err := exec.LookPath(choice)
+		if err != nil {
+			return Choice{}, fmt.Errorf("%s %s: %w", from, choice, err)
 		}
-		why = append(why, err.Error())
+		l, err := onPath(p)
+		if err != nil {
+			return Choice{}, fmt.Errorf("%s %s: %w", from, choice, err)
+		}
+		return Choice{Locust: l, From: from}, nil
 	}
 	l, err := pinned(root)
 	if err == nil {
-		return l, nil
+		return Choice{Locust: l, From: "pinned"}, nil
 	}
-	why = append(why, err.Error())
+	why := []string{err.Error()}
+	if want, werr := pinnedVersion(root); werr == nil {
+		if p, perr := exec.LookPath("locust"); perr == nil {
+			if l, oerr := onPath(p); oerr == nil && l.Version == want {
+				return Choice{Locust: l, From: "pinned"}, nil
+			}
+		}
+	}
 	if err := makeVenv(root, log); err != nil {
-		return locusts.Locust{}, fmt.Errorf("no usable Locust (%s); making one failed: %v", strings.Join(why, "; "), err)
+		return Choice{}, fmt.Errorf("no pinned Locust (%s); making one failed: %w", strings.Join(why, "; "), err)
 	}
-	return pinned(root)
+	l, err = pinned(root)
+	if err != nil {
+		return Choice{}, err
+	}
+	return Choice{Locust: l, From: "pinned"}, nil
+}
+
+// describe says why this Locust, for the console.
+func (c Choice) describe() string {
+	switch c.From {
+	case "pinned":
+		return "the version requirements.txt pins; --locust or " + LocustEnv + " to run another"
+	case "":
+		return "given"
+	}
+	return "chosen by " + c.From
 }
 
 // onPath checks the locust found on PATH. Debian's build prints an empty
@@ -133,7 +169,7 @@ func makeVenv(root string, log io.Writer) error {
 		cmd := exec.Command(s[0], s[1:]...)
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("%s: %v", strings.Join(s, " "), err)
+			return fmt.Errorf("%s: %w", strings.Join(s, " "), err)
 		}
 	}
 	return nil

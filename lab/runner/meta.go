@@ -1,99 +1,22 @@
 package runner
 
 import (
-	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"serverlab/lab/meta"
 )
 
-// Meta is OUT/meta.json: what was run, on what, and when. It is rewritten
-// after every model so that an interrupted run still describes itself.
-type Meta struct {
-	Started     time.Time  `json:"started"`
-	Ended       *time.Time `json:"ended,omitempty"`
-	Interrupted bool       `json:"interrupted,omitempty"`
-	Error       string     `json:"error,omitempty"`
-	Models      []string   `json:"models"`
-	Parameters  Parameters `json:"parameters"`
-	Locust      Software   `json:"locust"`
-	Go          string     `json:"go"`
-	Kernel      string     `json:"kernel"`
-	Cores       int        `json:"cores"`
-	Limits      Limits     `json:"limits"`
-	Git         Git        `json:"git"`
-	Runs        []ModelRun `json:"runs"`
-}
-
-// Parameters are the load every model got.
-type Parameters struct {
-	Preset     string  `json:"preset,omitempty"`
-	Users      int     `json:"users"`
-	SpawnRate  float64 `json:"spawn_rate"`
-	RunTime    string  `json:"run_time"`
-	UserClass  string  `json:"user_class"`
-	Workers    int     `json:"workers"`
-	TargetPool int     `json:"target_pool,omitempty"`
-	MaxFDs     int     `json:"max_fds,omitempty"`
-	TargetCPUs string  `json:"target_cpus,omitempty"`
-	LoadCPUs   string  `json:"load_cpus,omitempty"`
-}
-
-// Software names a program and its version.
-type Software struct {
-	Path    string `json:"path"`
-	Version string `json:"version"`
-}
-
-// Limits are the lab's own RLIMIT_NOFILE, which targets and workers inherit
-// unless --max-fds sets theirs.
-type Limits struct {
-	NoFileSoft uint64 `json:"nofile_soft"`
-	NoFileHard uint64 `json:"nofile_hard"`
-}
-
-// Git is the checkout the binaries were built from, as far as the working
-// tree tells.
-type Git struct {
-	Commit string `json:"commit,omitempty"`
-	Dirty  bool   `json:"dirty,omitempty"`
-}
-
-// ModelRun is one model's run.
-type ModelRun struct {
-	Model      string             `json:"model"`
-	Started    time.Time          `json:"started"`
-	Ended      time.Time          `json:"ended"`
-	TargetAddr string             `json:"target_addr,omitempty"`
-	TargetPID  int                `json:"target_pid,omitempty"`
-	MasterExit int                `json:"master_exit"`
-	Completed  bool               `json:"completed"`
-	Error      string             `json:"error,omitempty"`
-	Requests   int64              `json:"requests"`
-	Failures   int64              `json:"failures"`
-	Peaks      map[string]float64 `json:"target_peaks,omitempty"`
-	Final      map[string]float64 `json:"target_final,omitempty"`
-	CPU        *CPUUse            `json:"target_cpu,omitempty"`
-	Files      []string           `json:"files"`
-}
-
-// CPUUse is the CPU time a target (its children included) used under load,
-// from the first requests seen to the master's end, and how long that was.
-type CPUUse struct {
-	Seconds float64 `json:"seconds"`
-	Over    float64 `json:"over_seconds"`
-}
-
-func newMeta(cfg *Config, preset string, now time.Time) *Meta {
-	m := &Meta{
+// newMeta describes a run about to start.
+func newMeta(cfg *Config, f features, preset string, now time.Time) *meta.Meta {
+	m := &meta.Meta{
 		Started: now,
 		Models:  cfg.Models,
-		Parameters: Parameters{
+		Parameters: meta.Parameters{
 			Preset:     preset,
 			Users:      cfg.Users,
 			SpawnRate:  cfg.SpawnRate,
@@ -104,10 +27,31 @@ func newMeta(cfg *Config, preset string, now time.Time) *Meta {
 			MaxFDs:     cfg.MaxFDs,
 			TargetCPUs: cpuList(&cfg.CPUs.Target),
 			LoadCPUs:   cpuList(&cfg.CPUs.Load),
+			Sweep:      cfg.Sweep,
+			Generator:  cfg.Generator,
+			SpawnRates: cfg.SpawnRates,
 		},
 		Go:    runtime.Version(),
 		Cores: runtime.NumCPU(),
-		Runs:  []ModelRun{},
+		Runs:  []meta.ModelRun{},
+	}
+	if cfg.KneeFailPct > 0 {
+		v := cfg.KneeFailPct
+		m.Parameters.KneeFailPct = &v
+	}
+	if cfg.KneeP95 > 0 {
+		v := cfg.KneeP95
+		m.Parameters.KneeP95 = &v
+	}
+	if cfg.Repeat > 1 {
+		m.Parameters.Repeat = cfg.Repeat
+	}
+	if f.timeouts {
+		c, r := cfg.connectTimeout().Seconds(), cfg.responseTimeout().Seconds()
+		m.Parameters.ConnectTimeout, m.Parameters.ResponseTimeout = &c, &r
+	}
+	if f.onEMFILE {
+		m.Parameters.OnEMFILE = cfg.onEMFILE()
 	}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
@@ -116,14 +60,14 @@ func newMeta(cfg *Config, preset string, now time.Time) *Meta {
 	}
 	var rl unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil {
-		m.Limits = Limits{NoFileSoft: rl.Cur, NoFileHard: rl.Max}
+		m.Limits = meta.Limits{NoFileSoft: rl.Cur, NoFileHard: rl.Max}
 	}
 	m.Git = gitState(cfg.Repo)
 	return m
 }
 
-func gitState(root string) Git {
-	var g Git
+func gitState(root string) meta.Git {
+	var g meta.Git
 	out, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
 	if err != nil {
 		return g
@@ -132,17 +76,4 @@ func gitState(root string) Git {
 	out, err = exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output()
 	g.Dirty = err == nil && len(strings.TrimSpace(string(out))) > 0
 	return g
-}
-
-// write replaces OUT/meta.json whole, so a reader never sees half of it.
-func (m *Meta) write(dir string) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, ".meta.json.tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, "meta.json"))
 }

@@ -60,28 +60,6 @@ func TestParseConsoleAggregated(t *testing.T) {
 	}
 }
 
-func TestLastHistory(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "m_stats_history.csv")
-	head := `Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size` + "\n"
-	if _, ok := lastHistory(p); ok {
-		t.Fatal("missing file read")
-	}
-	os.WriteFile(p, []byte(head), 0o644)
-	if _, ok := lastHistory(p); ok {
-		t.Fatal("header-only file read")
-	}
-	rows := head +
-		"1700000000,10,,Aggregated,50.0,1.0,3,4,5,6,7,8,9,10,11,12,13,100,2,3,3.5,1,13,512\n" +
-		"1700000000,10,GET,/,50.0,1.0,3,4,5,6,7,8,9,10,11,12,13,100,2,3,3.5,1,13,512\n" +
-		"1700000002,20,,Aggregated,75.5,0.0,3,4,5,6,7,8,9,10,11,12,13,251,2,3,3.5,1,13,512\n" +
-		"1700000004,20,,Aggreg" // mid-write
-	os.WriteFile(p, []byte(rows), 0o644)
-	v, ok := lastHistory(p)
-	if !ok || v.Users != 20 || v.RPS != 75.5 || v.Requests != 251 || v.Failures != 2 {
-		t.Fatalf("got %+v %v", v, ok)
-	}
-}
-
 func TestParseSamples(t *testing.T) {
 	s := parseSamples(`# HELP serverlab_open_fds Open descriptors.
 # TYPE serverlab_open_fds gauge
@@ -158,24 +136,6 @@ func TestLocustRunTime(t *testing.T) {
 	}
 	if got := locustRunTime(time.Minute); got != "60s" {
 		t.Errorf("1m -> %s", got)
-	}
-}
-
-func TestStatsTotals(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "m_stats.csv")
-	if _, _, ok := statsTotals(p); ok {
-		t.Fatal("missing file read")
-	}
-	os.WriteFile(p, []byte(`Type,Name,Request Count,Failure Count,Median Response Time
-GET,/,36,1,3
-,Aggregated,40,2,3
-`), 0o644)
-	if req, fail, ok := statsTotals(p); !ok || req != 40 || fail != 2 {
-		t.Fatalf("got %d %d %v", req, fail, ok)
-	}
-	os.WriteFile(p, []byte("Type,Name,Request Count,Failure Count\nGET,/,36,1\n"), 0o644)
-	if _, _, ok := statsTotals(p); ok {
-		t.Fatal("no Aggregated row, still read")
 	}
 }
 

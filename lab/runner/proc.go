@@ -62,7 +62,7 @@ func start(name string, cmd *exec.Cmd, logPath string, onLine lineFunc, cpus *un
 			r.Close()
 			w.Close()
 		}
-		return nil, fmt.Errorf("%s: %v", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if r != nil {
 		w.Close()
@@ -118,12 +118,12 @@ func startPinned(cmd *exec.Cmd, cpus *unix.CPUSet) error {
 		var old unix.CPUSet
 		if err := unix.SchedGetaffinity(0, &old); err != nil {
 			runtime.UnlockOSThread()
-			res <- fmt.Errorf("sched_getaffinity: %v", err)
+			res <- fmt.Errorf("sched_getaffinity: %w", err)
 			return
 		}
 		if err := unix.SchedSetaffinity(0, cpus); err != nil {
 			runtime.UnlockOSThread()
-			res <- fmt.Errorf("pin to CPUs %s: %v", cpuList(cpus), err)
+			res <- fmt.Errorf("pin to CPUs %s: %w", cpuList(cpus), err)
 			return
 		}
 		err := cmd.Start()
@@ -131,7 +131,7 @@ func startPinned(cmd *exec.Cmd, cpus *unix.CPUSet) error {
 			// The thread keeps the narrowed set: leaving the goroutine
 			// while locked ends the thread instead of pooling it.
 			if err == nil {
-				err = fmt.Errorf("restoring CPU affinity: %v", rerr)
+				err = fmt.Errorf("restoring CPU affinity: %w", rerr)
 				cmd.Process.Kill()
 				cmd.Wait()
 			}
@@ -161,7 +161,7 @@ func pinAll(pid int, cpus *unix.CPUSet) error {
 			continue
 		}
 		if err := unix.SchedSetaffinity(tid, cpus); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("pin pid %d to CPUs %s: %v", pid, cpuList(cpus), err)
+			return fmt.Errorf("pin pid %d to CPUs %s: %w", pid, cpuList(cpus), err)
 		}
 	}
 	return nil

@@ -1,10 +1,8 @@
 package runner
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +18,7 @@ type Live struct {
 }
 
 // liveStats collects Live from the master's console table (both versions
-// print it every 2 s while headless) and, when that says nothing, from the
-// history CSV.
+// print it every 2 s while headless).
 type liveStats struct {
 	mu   sync.Mutex
 	last Live
@@ -31,12 +28,6 @@ func (l *liveStats) get() Live {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.last
-}
-
-func (l *liveStats) set(v Live) {
-	l.mu.Lock()
-	l.last = v
-	l.mu.Unlock()
 }
 
 // onLine is the master's stdout hook.
@@ -79,99 +70,6 @@ func parseConsoleAggregated(line string) (Live, bool) {
 		return Live{}, false
 	}
 	return Live{Requests: reqs, Failures: fails, RPS: rps, FailRPS: frps, Seen: true}, true
-}
-
-// lastHistory reads the newest Aggregated row of a _stats_history.csv.
-func lastHistory(path string) (Live, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Live{}, false
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	head, err := r.Read()
-	if err != nil {
-		return Live{}, false
-	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[h] = i
-	}
-	need := []string{"Name", "User Count", "Requests/s", "Failures/s", "Total Request Count", "Total Failure Count"}
-	for _, n := range need {
-		if _, ok := col[n]; !ok {
-			return Live{}, false
-		}
-	}
-	var out Live
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil || len(rec) != len(head) {
-			break // the writer is mid-row
-		}
-		if rec[col["Name"]] != "Aggregated" {
-			continue
-		}
-		var v Live
-		var e [5]error
-		v.Users, e[0] = strconv.Atoi(rec[col["User Count"]])
-		v.RPS, e[1] = strconv.ParseFloat(rec[col["Requests/s"]], 64)
-		v.FailRPS, e[2] = strconv.ParseFloat(rec[col["Failures/s"]], 64)
-		v.Requests, e[3] = strconv.ParseInt(rec[col["Total Request Count"]], 10, 64)
-		v.Failures, e[4] = strconv.ParseInt(rec[col["Total Failure Count"]], 10, 64)
-		if e == [5]error{} {
-			v.Seen = true
-			out = v
-		}
-	}
-	return out, out.Seen
-}
-
-// statsTotals reads the Aggregated row of a _stats.csv, the master's
-// final word on a run (Debian's 2.12.1 leaves its history file at the
-// first row).
-func statsTotals(path string) (requests, failures int64, ok bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0, false
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	head, err := r.Read()
-	if err != nil {
-		return 0, 0, false
-	}
-	nameCol, reqCol, failCol := -1, -1, -1
-	for i, h := range head {
-		switch h {
-		case "Name":
-			nameCol = i
-		case "Request Count", "# requests":
-			reqCol = i
-		case "Failure Count", "# failures":
-			failCol = i
-		}
-	}
-	if nameCol < 0 || reqCol < 0 || failCol < 0 {
-		return 0, 0, false
-	}
-	for {
-		rec, err := r.Read()
-		if err != nil {
-			return 0, 0, false
-		}
-		if len(rec) != len(head) || rec[nameCol] != "Aggregated" {
-			continue
-		}
-		requests, err1 := strconv.ParseInt(rec[reqCol], 10, 64)
-		failures, err2 := strconv.ParseInt(rec[failCol], 10, 64)
-		return requests, failures, err1 == nil && err2 == nil
-	}
 }
 
 // progress writes one status line per update: rewritten in place on a

@@ -1,23 +1,19 @@
 package runner
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"serverlab/internal/locusts"
+	"serverlab/lab/meta"
 )
 
 // ErrInterrupted is Run's error when its context was cancelled: what was
@@ -29,10 +25,12 @@ type Options struct {
 	Preset   string    // recorded in meta.json
 	Progress io.Writer // status lines; nil: none
 	TTY      bool      // Progress is a terminal: rewrite the status line in place
-	Locust   *locusts.Locust
-	// Report, if set, makes the comparison report in dir from the models
-	// whose runs produced statistics.
-	Report func(dir string, models []string) error
+	// Locust, if set, is the master to run; else ChooseLocust picks it
+	// from the Config.
+	Locust *Choice
+	// Report, if set, makes the comparison report in dir from the runs
+	// (files' prefixes) that produced statistics.
+	Report func(dir string, runs []string) error
 }
 
 // Timing margins around Locust's own run time.
@@ -50,7 +48,7 @@ func ListModels(binDir string) ([]string, error) {
 	bin := filepath.Join(binDir, "target")
 	out, err := exec.Command(bin, "--list").Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s --list: %v", bin, err)
+		return nil, fmt.Errorf("%s --list: %w", bin, err)
 	}
 	var models []string
 	for _, line := range strings.Split(string(out), "\n") {
@@ -65,88 +63,209 @@ func ListModels(binDir string) ([]string, error) {
 	return models, nil
 }
 
+// step is one model run in one --on-emfile mode, by one generator, at
+// one spawn rate, one of --repeat.
+type step struct {
+	label     string // the files' prefix and the report's row
+	model     string
+	onEMFILE  string // "" when bin/target has no such flag
+	generator string // go or python
+	spawnRate float64
+	repeat    int // 1..Repeat
+}
+
+// plan lists the runs: each model once per --on-emfile mode, generator,
+// spawn rate and repeat, a model's runs one after the other. A run is
+// named for its model, followed by what tells its runs apart when there
+// are several: MODEL[-MODE][-GENERATOR][-rampRATE][-runN].
+func plan(cfg *Config, f features) []step {
+	modes := cfg.onEMFILE()
+	if !f.onEMFILE {
+		modes = []string{""}
+	}
+	gens, rates, n := cfg.generators(), cfg.spawnRates(), cfg.repeat()
+	var steps []step
+	for _, m := range cfg.Models {
+		for _, mode := range modes {
+			for _, g := range gens {
+				for _, rate := range rates {
+					for k := 1; k <= n; k++ {
+						s := step{label: m, model: m, onEMFILE: mode, generator: g, spawnRate: rate, repeat: k}
+						if len(modes) > 1 {
+							s.label += "-" + mode
+						}
+						if len(gens) > 1 {
+							s.label += "-" + g
+						}
+						if len(rates) > 1 {
+							s.label += "-ramp" + strconv.FormatFloat(rate, 'g', -1, 64)
+						}
+						if n > 1 {
+							s.label += "-run" + strconv.Itoa(k)
+						}
+						steps = append(steps, s)
+					}
+				}
+			}
+		}
+	}
+	return steps
+}
+
 // Run runs every model of cfg, one after another, and writes cfg.Out. A
 // model that fails is recorded and the next one runs; the error then names
-// every failed model.
-func Run(ctx context.Context, cfg Config, opt Options) (*Meta, error) {
+// every failed run and why it failed.
+func Run(ctx context.Context, cfg Config, opt Options) (*meta.Meta, error) {
+	r, err := prepare(cfg, opt)
+	if err != nil {
+		return nil, err
+	}
+	failed, interrupted := r.runAll(ctx)
+	return r.finish(failed, interrupted)
+}
+
+type run struct {
+	cfg        Config
+	opt        Options
+	pr         *progress
+	locust     Choice
+	locustfile string
+	features   features
+	steps      []step
+	meta       *meta.Meta
+	started    time.Time
+}
+
+// prepare checks everything a run needs before its folder is made, then
+// makes it and writes the first meta.json.
+func prepare(cfg Config, opt Options) (*run, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	for _, b := range []string{"target", "boomer"} {
 		if _, err := os.Stat(filepath.Join(cfg.BinDir, b)); err != nil {
-			return nil, fmt.Errorf("%s not found: build it (make build) or pass --bin DIR", filepath.Join(cfg.BinDir, b))
+			return nil, fmt.Errorf("%s not found: build it (make build) or pass --bin DIR: %w", filepath.Join(cfg.BinDir, b), err)
 		}
 	}
 	locustfile := filepath.Join(cfg.Repo, "locustfile.py")
 	if _, err := os.Stat(locustfile); err != nil {
-		return nil, fmt.Errorf("locustfile: %v", err)
+		return nil, fmt.Errorf("locustfile: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.Out, "meta.json")); err == nil {
+	if _, err := os.Stat(filepath.Join(cfg.Out, meta.File)); err == nil {
 		return nil, fmt.Errorf("%s already holds a run (meta.json): choose another --out", cfg.Out)
-	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, err
 	}
 	pr := &progress{w: io.Discard}
 	if opt.Progress != nil {
 		pr = &progress{w: opt.Progress, tty: opt.TTY}
 	}
-	var loc locusts.Locust
+	var loc Choice
 	if opt.Locust != nil {
 		loc = *opt.Locust
 	} else {
-		l, err := FindLocust(cfg.Repo, pr.w)
-		if err != nil {
+		var err error
+		if loc, err = ChooseLocust(cfg.Repo, cfg.Locust, pr.w); err != nil {
 			return nil, err
 		}
-		loc = l
 	}
-
-	r := &run{cfg: cfg, opt: opt, pr: pr, locust: loc, locustfile: locustfile,
-		passTarget: mentions(locustfile, `"--target"`)}
-	r.meta = newMeta(&cfg, opt.Preset, time.Now())
-	r.meta.Locust = Software{Path: loc.Path, Version: loc.Version}
-	if err := r.meta.write(cfg.Out); err != nil {
+	f, err := detect(loc.Locust, locustfile, filepath.Join(cfg.BinDir, "target"), cfg.Models[0])
+	if err != nil {
 		return nil, err
 	}
-	pr.line("lab: %d models, %s each, %d %s users (spawn rate %g), Locust %s, results in %s",
-		len(cfg.Models), cfg.RunTime, cfg.Users, cfg.UserClass, cfg.SpawnRate, loc.Version, cfg.Out)
+	if err := f.check(&cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Generator == "python" || cfg.Generator == "both" {
+		if !atLeast(loc.Version, "2.13") {
+			return nil, fmt.Errorf("--generator %s: Locust %s's Python workers cannot join its own master; run the pinned Locust (no --locust)", cfg.Generator, loc.Version)
+		}
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, err
+	}
+	if len(cfg.Sweep) > 0 {
+		if locustfile, err = writeSweepLocustfile(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	r := &run{cfg: cfg, opt: opt, pr: pr, locust: loc, locustfile: locustfile, features: f, steps: plan(&cfg, f)}
+	r.meta = newMeta(&cfg, f, opt.Preset, time.Now())
+	r.meta.Locust = meta.Locust{Path: loc.Path, Version: loc.Version, Chosen: loc.From}
+	if err := r.meta.Write(cfg.Out); err != nil {
+		return nil, err
+	}
+	runs := fmt.Sprintf("%d models", len(cfg.Models))
+	if len(r.steps) != len(cfg.Models) {
+		runs = fmt.Sprintf("%d runs (%d models)", len(r.steps), len(cfg.Models))
+	}
+	load := fmt.Sprintf("%s each, %d %s users (spawn rate %g)", cfg.RunTime, cfg.Users, cfg.UserClass, cfg.SpawnRate)
+	if len(cfg.Sweep) > 0 {
+		load = fmt.Sprintf("a sweep of %s %s (%s each, spawn rate %g: about %s a run)",
+			joinInts(cfg.Sweep), cfg.UserClass, cfg.RunTime, cfg.SpawnRate, cfg.loadTime().Round(time.Second))
+	}
+	pr.line("lab: %s, %s, %s; results in %s", runs, load, r.setup(), cfg.Out)
+	pr.line("lab: Locust %s: %s (%s)", loc.Version, loc.Path, loc.describe())
+	return r, nil
+}
 
-	var failed []string
-	interrupted := false
-	for i, m := range cfg.Models {
-		if i > 0 && cfg.Pause > 0 {
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}
+
+// setup says what the users' timeouts and the targets' EMFILE mode are.
+func (r *run) setup() string {
+	p := r.meta.Parameters
+	s := "the locustfile has no timeouts"
+	if p.ConnectTimeout != nil {
+		s = fmt.Sprintf("timeouts connect %gs, response %gs", *p.ConnectTimeout, *p.ResponseTimeout)
+	}
+	if len(p.OnEMFILE) > 0 {
+		return s + ", on EMFILE " + strings.Join(p.OnEMFILE, " and ")
+	}
+	return s + ", bin/target has no --on-emfile"
+}
+
+// runAll runs the steps in order until done or interrupted; it returns the
+// failed runs, each with why.
+func (r *run) runAll(ctx context.Context) (failed []string, interrupted bool) {
+	for i, s := range r.steps {
+		if i > 0 && r.cfg.Pause > 0 {
 			select {
 			case <-ctx.Done():
-			case <-time.After(cfg.Pause):
+			case <-time.After(r.cfg.Pause):
 			}
 		}
 		if ctx.Err() != nil {
-			interrupted = true
-			break
+			return failed, true
 		}
-		mr := r.model(ctx, i, m)
+		mr := r.model(ctx, i, s)
 		r.meta.Runs = append(r.meta.Runs, mr)
-		r.meta.write(cfg.Out)
+		r.meta.Write(r.cfg.Out)
 		if ctx.Err() != nil {
-			interrupted = true
-			break
+			return failed, true
 		}
 		if mr.Error != "" {
-			failed = append(failed, m)
-			pr.line("lab: %s: %s", m, mr.Error)
+			failed = append(failed, s.label+" ("+mr.Error+")")
+			r.pr.line("lab: %s failed: %s", s.label, mr.Error)
 		} else {
-			pr.line("lab: %s done: %d requests, %d failures", m, mr.Requests, mr.Failures)
+			r.pr.line("lab: %s done: %d requests, %d failures", s.label, mr.Requests, mr.Failures)
 		}
 	}
+	return failed, false
+}
 
+// finish writes the report and the last meta.json.
+func (r *run) finish(failed []string, interrupted bool) (*meta.Meta, error) {
 	var errs []string
 	if len(failed) > 0 {
-		errs = append(errs, "failed: "+strings.Join(failed, ", "))
+		errs = append(errs, "failed: "+strings.Join(failed, "; "))
 	}
-	if opt.Report != nil {
+	if r.opt.Report != nil {
 		if measured := r.measured(); len(measured) > 0 {
-			if err := opt.Report(cfg.Out, measured); err != nil {
+			if err := r.opt.Report(r.cfg.Out, measured); err != nil {
 				errs = append(errs, "report: "+err.Error())
 			}
 		} else {
@@ -157,371 +276,34 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Meta, error) {
 	r.meta.Ended = &end
 	r.meta.Interrupted = interrupted
 	r.meta.Error = strings.Join(errs, "; ")
-	if err := r.meta.write(cfg.Out); err != nil {
+	if err := r.meta.Write(r.cfg.Out); err != nil {
 		errs = append(errs, err.Error())
 	}
 	switch {
 	case interrupted:
-		pr.line("lab: interrupted; what was measured is in %s", cfg.Out)
+		r.pr.line("lab: interrupted; what was measured is in %s", r.cfg.Out)
 		return r.meta, ErrInterrupted
 	case len(errs) > 0:
 		return r.meta, errors.New(strings.Join(errs, "; "))
 	}
-	pr.line("lab: results in %s", cfg.Out)
+	r.pr.line("lab: results in %s", r.cfg.Out)
 	return r.meta, nil
 }
 
-type run struct {
-	cfg        Config
-	opt        Options
-	pr         *progress
-	locust     locusts.Locust
-	locustfile string
-	passTarget bool // the locustfile has the --target option
-	meta       *Meta
-	started    time.Time
-}
-
-// measured are the models whose stats CSV exists, in run order.
+// measured are the runs whose stats CSV exists, in run order.
 func (r *run) measured() []string {
 	var out []string
 	for _, mr := range r.meta.Runs {
-		if _, err := os.Stat(filepath.Join(r.cfg.Out, mr.Model+"_stats.csv")); err == nil {
-			out = append(out, mr.Model)
+		if _, err := os.Stat(filepath.Join(r.cfg.Out, mr.Label()+"_stats.csv")); err == nil {
+			out = append(out, mr.Label())
 		}
 	}
 	return out
 }
 
-// model runs one model from a clean start: a fresh target, a fresh master,
-// fresh workers; everything is stopped before it returns.
-func (r *run) model(ctx context.Context, i int, model string) (mr ModelRun) {
-	cfg := r.cfg
-	mr = ModelRun{Model: model, Started: time.Now(), MasterExit: -1}
-	if r.started.IsZero() {
-		r.started = mr.Started
-	}
-	var procs []*proc
-	defer func() {
-		// Stop in reverse order of start: load first, then the target.
-		for j := len(procs) - 1; j >= 0; j-- {
-			procs[j].stop(stopGrace)
-		}
-		mr.Ended = time.Now()
-		mr.Files = r.files(model)
-		if ctx.Err() != nil && mr.Error == "" && !mr.Completed {
-			mr.Error = "interrupted"
-		}
-	}()
-	base := filepath.Join(cfg.Out, model)
-
-	// The target.
-	targetLog := base + ".target.log"
-	ready := make(chan string, 4)
-	args := []string{"--model", model, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-		"--docroot", filepath.Join(cfg.Repo, "targets", "www")}
-	if cfg.MaxFDs > 0 {
-		args = append(args, "--max-fds", strconv.Itoa(cfg.MaxFDs))
-	}
-	if cfg.Pool > 0 {
-		args = append(args, "--workers", strconv.Itoa(cfg.Pool))
-	}
-	tcmd := exec.Command(filepath.Join(cfg.BinDir, "target"), args...)
-	tcmd.Dir = cfg.Repo
-	target, err := start("target", tcmd, targetLog,
-		func(line string) {
-			if strings.HasPrefix(line, "admin on ") || strings.HasPrefix(line, "listening on ") {
-				select {
-				case ready <- line:
-				default:
-				}
-			}
-		}, &cfg.CPUs.Target)
-	if err != nil {
-		mr.Error = err.Error()
-		return mr
-	}
-	procs = append(procs, target)
-	mr.TargetPID = target.cmd.Process.Pid
-	addr, admin, err := waitReady(ctx, target, ready, targetLog)
-	if err != nil {
-		mr.Error = err.Error()
-		return mr
-	}
-	mr.TargetAddr = addr
-
-	// The target's gauges, sampled while the load runs.
-	peaks := map[string]float64{}
-	var final map[string]float64
-	var finalText string
-	sample := func() {
-		if admin == "" {
-			return
-		}
-		if text, s, err := scrape(admin); err == nil {
-			mergePeaks(peaks, s)
-			final, finalText = s, text
-		}
-	}
-	sample()
-
-	// The master.
-	port, err := freePort()
-	if err != nil {
-		mr.Error = err.Error()
-		return mr
-	}
-	margs := []string{"-f", r.locustfile, "--master", "--headless",
-		"--expect-workers", strconv.Itoa(cfg.Workers),
-		"-u", strconv.Itoa(cfg.Users), "-r", strconv.FormatFloat(cfg.SpawnRate, 'g', -1, 64),
-		"-t", locustRunTime(cfg.RunTime),
-		"--csv", base, "--csv-full-history", "--html", base + ".html",
-		"--host", "http://" + addr,
-		"--master-bind-host", "127.0.0.1", "--master-bind-port", strconv.Itoa(port),
-	}
-	if r.passTarget {
-		margs = append(margs, "--target", model)
-	}
-	margs = append(margs, cfg.UserClass)
-	live := &liveStats{}
-	mcmd := exec.Command(r.locust.Path, margs...)
-	mcmd.Dir = cfg.Repo
-	mcmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
-	masterLog := base + ".locust.log"
-	master, err := start("locust master", mcmd, masterLog, live.onLine, &cfg.CPUs.Load)
-	if err != nil {
-		mr.Error = err.Error()
-		return mr
-	}
-	procs = append(procs, master)
-	loadStart := time.Now()
-	// The target's CPU time is measured over the load: from the first
-	// requests seen to the master's end (from here, if none are seen).
-	cpuFrom := time.Now()
-	cpuStart, cpuErr := treeCPU(mr.TargetPID)
-
-	// The workers.
-	var workers []*proc
-	for w := 1; w <= cfg.Workers; w++ {
-		wargs := []string{"--master-host", "127.0.0.1", "--master-port", strconv.Itoa(port)}
-		if cfg.MaxFDs > 0 {
-			wargs = append(wargs, "--max-fds", strconv.Itoa(cfg.MaxFDs))
-		}
-		wp, err := start(fmt.Sprintf("boomer %d", w), exec.Command(filepath.Join(cfg.BinDir, "boomer"), wargs...),
-			fmt.Sprintf("%s.boomer-%d.log", base, w), nil, &cfg.CPUs.Load)
-		if err != nil {
-			mr.Error = err.Error()
-			return mr
-		}
-		procs = append(procs, wp)
-		workers = append(workers, wp)
-	}
-
-	// Until the master ends the run by itself.
-	tick := time.NewTicker(progressEvery)
-	defer tick.Stop()
-	deadline := time.NewTimer(cfg.RunTime + masterMargin)
-	defer deadline.Stop()
-	var workersGone <-chan time.Time
-	plan := time.Duration(len(cfg.Models)) * cfg.RunTime
-	// The model's clock starts with its first requests, as Locust's -t
-	// starts once the workers are there.
-	var firstSeen time.Time
-	// Two sources, whichever is ahead: the console table comes every 2 s,
-	// the history file's rows every few seconds (and Debian's 2.12.1 may
-	// never write one past its first).
-	current := func() Live {
-		v := live.get()
-		if h, ok := lastHistory(base + "_stats_history.csv"); ok && (!v.Seen || h.Requests > v.Requests) {
-			v = h
-		}
-		return v
-	}
-	status := func() {
-		v := current()
-		var elapsed time.Duration
-		if v.Requests > 0 {
-			if firstSeen.IsZero() {
-				firstSeen = time.Now().Add(-progressEvery)
-				if c, err := treeCPU(mr.TargetPID); err == nil {
-					cpuFrom, cpuStart, cpuErr = time.Now(), c, nil
-				}
-			}
-			elapsed = time.Since(firstSeen)
-		}
-		r.pr.update(statusLine(i+1, len(cfg.Models), model, elapsed, cfg.RunTime,
-			time.Since(r.started), plan, v))
-	}
-	status()
-wait:
-	for {
-		select {
-		case <-master.done:
-			break wait
-		case <-ctx.Done():
-			// Locust writes its CSVs and HTML on SIGTERM too.
-			master.stop(stopGrace)
-			break wait
-		case <-deadline.C:
-			mr.Error = fmt.Sprintf("the Locust master was still running %s after its run time; stopped", masterMargin)
-			master.stop(stopGrace)
-			break wait
-		case <-target.done:
-			mr.Error = fmt.Sprintf("target exited during the run (%s); see %s:\n%s", target.describe(), targetLog, tail(targetLog, 5))
-			master.stop(stopGrace)
-			break wait
-		case <-workersGone:
-			mr.Error = fmt.Sprintf("every worker exited before the master ended the run; see %s.boomer-1.log:\n%s", base, tail(base+".boomer-1.log", 5))
-			master.stop(stopGrace)
-			break wait
-		case <-tick.C:
-			sample()
-			status()
-			if v := current(); (!v.Seen || v.Requests == 0) && time.Since(loadStart) > firstRequests {
-				mr.Error = fmt.Sprintf("no request done %s after the master started; see %s:\n%s", firstRequests, masterLog, tail(masterLog, 5))
-				master.stop(stopGrace)
-				break wait
-			}
-			if workersGone == nil && allExited(workers) {
-				// The master waits for workers forever: give it a moment
-				// to notice, then give up on it.
-				workersGone = time.After(5 * time.Second)
-			}
-		}
-	}
-	if c, err := treeCPU(mr.TargetPID); err == nil && cpuErr == nil {
-		mr.CPU = &CPUUse{Seconds: round3(c - cpuStart), Over: round3(time.Since(cpuFrom).Seconds())}
-	}
-	status()
-	r.pr.end()
-	master.waitOutput(2 * time.Second)
-	mr.MasterExit = master.exitCode()
-
-	// Workers quit when the master tells them to.
-	quit := time.After(workersQuit)
-	for _, w := range workers {
-		select {
-		case <-w.done:
-		case <-quit:
-		}
-	}
-	sample()
-	if finalText != "" {
-		os.WriteFile(base+".metrics.txt", []byte(finalText), 0o644)
-	}
-	if len(peaks) > 0 {
-		mr.Peaks = peaks
-	}
-	if final != nil {
-		mr.Final = map[string]float64{}
-		for k, v := range final {
-			if strings.HasSuffix(strings.SplitN(k, "{", 2)[0], "_total") {
-				mr.Final[k] = v
-			}
-		}
-	}
-	if req, fail, ok := statsTotals(base + "_stats.csv"); ok {
-		mr.Requests, mr.Failures = req, fail
-	} else if v, ok := lastHistory(base + "_stats_history.csv"); ok {
-		mr.Requests, mr.Failures = v.Requests, v.Failures
-	} else if v := live.get(); v.Seen {
-		mr.Requests, mr.Failures = v.Requests, v.Failures
-	}
-	if ctx.Err() != nil || mr.Error != "" {
-		return mr
-	}
-	// Locust exits 1 when any request failed: that is a measurement, not
-	// a broken run. Anything else, or no statistics, is.
-	if _, err := os.Stat(base + "_stats.csv"); err != nil || (mr.MasterExit != 0 && mr.MasterExit != 1) {
-		mr.Error = fmt.Sprintf("the Locust master ended with %s and no statistics; see %s:\n%s", master.describe(), masterLog, tail(masterLog, 8))
-		return mr
-	}
-	for j, w := range workers {
-		if w.exited() && w.exitCode() != 0 {
-			mr.Error = fmt.Sprintf("worker %d ended with %s; see %s.boomer-%d.log", j+1, w.describe(), base, j+1)
-			return mr
-		}
-	}
-	mr.Completed = true
-	return mr
-}
-
-var (
-	listeningRE = regexp.MustCompile(`^listening on (\S+) \(model (\S+), pid (\d+)\)`)
-	adminRE     = regexp.MustCompile(`^admin on (\S+)`)
-)
-
-// waitReady waits for the target's "listening on" line; the admin line, if
-// any, comes before it.
-func waitReady(ctx context.Context, target *proc, ready <-chan string, logPath string) (addr, admin string, err error) {
-	timeout := time.After(targetReady)
-	for {
-		select {
-		case line := <-ready:
-			if m := adminRE.FindStringSubmatch(line); m != nil {
-				admin = m[1]
-				continue
-			}
-			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				return m[1], admin, nil
-			}
-			return "", "", fmt.Errorf("target printed %q, not `listening on ADDR (model NAME, pid P)`", line)
-		case <-target.done:
-			return "", "", fmt.Errorf("target ended before listening (%s); see %s:\n%s", target.describe(), logPath, tail(logPath, 5))
-		case <-timeout:
-			return "", "", fmt.Errorf("target not listening after %s; see %s", targetReady, logPath)
-		case <-ctx.Done():
-			return "", "", ctx.Err()
-		}
-	}
-}
-
-func allExited(ps []*proc) bool {
-	for _, p := range ps {
-		if !p.exited() {
-			return false
-		}
-	}
-	return len(ps) > 0
-}
-
-// freePort is a loopback TCP port nobody listened on a moment ago, for the
-// master's ZeroMQ socket (Locust takes a port number, not :0).
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// files are the model's files in OUT, by name.
-func (r *run) files(model string) []string {
-	var out []string
-	for _, pat := range []string{model + "_*", model + ".*"} {
-		m, _ := filepath.Glob(filepath.Join(r.cfg.Out, pat))
-		for _, p := range m {
-			out = append(out, filepath.Base(p))
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// mentions says whether the file contains s.
-func mentions(path, s string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if bytes.Contains(sc.Bytes(), []byte(s)) {
-			return true
-		}
-	}
-	return false
+// Choice is the Locust that runs the master, and where the choice came
+// from.
+type Choice struct {
+	locusts.Locust
+	From string // "pinned", "--locust" or "LAB_LOCUST"
 }

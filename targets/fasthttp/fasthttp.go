@@ -13,7 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"serverlab/targets/httpcore"
-	"serverlab/targets/nethttp/reflisten"
+	"serverlab/targets/reflisten"
 	"serverlab/targets/server"
 )
 
@@ -81,26 +81,31 @@ func (h handler) serve(ctx *fasthttp.RequestCtx) {
 	rc, _ := ctx.Conn().(*reflisten.Conn)
 	var head []byte
 	if rc != nil {
-		if length < 0 { // chunked or read to the end: the record is lost
-			rc.Lose()
-		} else {
-			head = rc.Head(int64(length))
+		head = rc.Head(int64(max(length, 0)))
+		if length < 0 {
+			rc.Lose() // chunked: a body of unknown length
 		}
 	}
 
 	var reply httpcore.Reply
 	closing := false
-	bad, why := 0, ""
-	if head != nil {
-		bad, why = reflisten.CheckHead(head)
-	}
 	switch {
-	case bad != 0:
-		reply, closing = reflisten.ErrorReply(bad, why), true
+	case head != nil:
+		// The core's checks and routing, on the bytes the client sent:
+		// fasthttp lets through what the core refuses (a header name with
+		// a space, HTTP/2.0, Transfer-Encoding: identity).
+		reply, closing = h.env.Site.Answer(head)
 	case length == -1:
-		reply, closing = reflisten.ErrorReply(411, "chunked request bodies are not accepted; send Content-Length"), true
+		reply, closing = httpcore.ErrorReply(411, "chunked request bodies are not accepted; send Content-Length"), true
 	default:
-		reply = h.env.Site.Route(string(ctx.Method()), reflisten.Target(string(ctx.RequestURI())), head)
+		// The record was lost (more input pipelined than it keeps): what
+		// the library parsed.
+		target, ok := httpcore.OriginForm(ctx.RequestURI())
+		if !ok {
+			reply, closing = httpcore.ErrorReply(400, "malformed request target"), true
+		} else {
+			reply = h.env.Site.Route(string(ctx.Method()), string(target), nil)
+		}
 	}
 	if reply.Delay > 0 {
 		// fasthttp runs each connection's handler on a worker goroutine of
@@ -118,13 +123,13 @@ func (h handler) failed(ctx *fasthttp.RequestCtx, err error) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &small):
-		reply = reflisten.ErrorReply(431, "request head over 8 KiB")
+		reply = httpcore.ErrorReply(431, "request head over 8 KiB")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		reply = reflisten.ErrorReply(413, "request body over 1 MiB")
+		reply = httpcore.ErrorReply(413, "request body over 1 MiB")
 	case errors.As(err, &ne) && ne.Timeout():
-		reply = reflisten.ErrorReply(408, "the request did not arrive in time")
+		reply = httpcore.ErrorReply(408, "the request did not arrive in time")
 	default:
-		reply = reflisten.ErrorReply(400, "malformed request")
+		reply = httpcore.ErrorReply(400, "malformed request")
 	}
 	h.env.Stats.Request()
 	h.write(ctx, reply, true) // fasthttp closes after an error anyway
@@ -132,6 +137,8 @@ func (h handler) failed(ctx *fasthttp.RequestCtx, err error) {
 
 func (h handler) write(ctx *fasthttp.RequestCtx, reply httpcore.Reply, closing bool) {
 	ctx.SetStatusCode(reply.Status)
+	// The core's reason phrase, not fasthttp's ("Request Entity Too Large").
+	ctx.Response.Header.SetStatusMessage([]byte(httpcore.StatusText(reply.Status)))
 	ctx.Response.Header.SetContentType(reply.ContentType)
 	if reply.Allow != "" {
 		ctx.Response.Header.Set("Allow", reply.Allow)

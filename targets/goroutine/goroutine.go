@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"serverlab/targets/blocking"
 	"serverlab/targets/httpcore"
 	"serverlab/targets/server"
 )
@@ -62,12 +63,9 @@ func serve(env *server.Env) error {
 				return nil
 			default:
 			}
-			if wait := env.Stats.AcceptError(err); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-env.Done:
-					return nil
-				}
+			// ln shares its socket with env.Listener.
+			if !env.Stats.AcceptFailed(env.Listener, err, env.Done) {
+				return nil
 			}
 			continue
 		}
@@ -87,17 +85,17 @@ func serve(env *server.Env) error {
 }
 
 // handle is blocking.Serve written against net.Conn: deadlines instead of
-// socket timeouts, and the goroutine parks where a thread would block.
+// socket timeouts, and the goroutine parks where a thread would block. The
+// same clock decides how long each call may wait.
 func handle(env *server.Env, conn *net.TCPConn, sess *httpcore.Session) {
+	clock := blocking.NewTimeouts(env.IdleTimeout, env.ReadTimeout, env.WriteTimeout)
 	for {
 		st := sess.Step(time.Now())
-		if out := sess.Output(); len(out) > 0 {
-			conn.SetWriteDeadline(time.Now().Add(env.WriteTimeout))
-			n, err := conn.Write(out) // writes all of out, or fails
-			sess.Wrote(n)
-			if err != nil {
+		if len(sess.Output()) > 0 {
+			if !write(conn, sess, &clock) {
 				return
 			}
+			clock.Answered(time.Now(), sess.Idle())
 		}
 		switch st {
 		case httpcore.Close:
@@ -109,13 +107,14 @@ func handle(env *server.Env, conn *net.TCPConn, sess *httpcore.Session) {
 			time.Sleep(time.Until(sess.WakeAt()))
 			continue
 		}
-		timeout := env.ReadTimeout
-		if sess.Idle() {
-			timeout = env.IdleTimeout
+		wait, ok := clock.ReadWait(time.Now())
+		if !ok {
+			return
 		}
-		conn.SetReadDeadline(time.Now().Add(timeout))
+		conn.SetReadDeadline(time.Now().Add(wait))
 		n, err := conn.Read(sess.Buffer())
 		if n > 0 {
+			clock.Read(time.Now())
 			sess.Filled(n)
 		}
 		switch {
@@ -125,6 +124,26 @@ func handle(env *server.Env, conn *net.TCPConn, sess *httpcore.Session) {
 			return // deadline passed, or the client reset
 		}
 	}
+}
+
+// write writes the session's pending output; false if the connection
+// failed or the write timeout passed without progress.
+func write(conn *net.TCPConn, sess *httpcore.Session, clock *blocking.Timeouts) bool {
+	clock.StartWrite(time.Now())
+	for out := sess.Output(); len(out) > 0; out = sess.Output() {
+		wait, ok := clock.WriteWait(time.Now())
+		if !ok {
+			return false
+		}
+		conn.SetWriteDeadline(time.Now().Add(wait))
+		n, err := conn.Write(out) // all of out, or short at the deadline
+		sess.Wrote(n)
+		clock.Wrote(time.Now(), n)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return false
+		}
+	}
+	return true
 }
 
 // connSet is the open connections, so that shutdown can end the reads of

@@ -36,7 +36,7 @@ func parseHead(h []byte) (req request, status int, why string) {
 	if status != 0 {
 		return req, status, why
 	}
-	target, ok := originForm(req.target)
+	target, ok := OriginForm(req.target)
 	if !ok {
 		return req, 400, "malformed request target"
 	}
@@ -144,10 +144,10 @@ func parseVersion(v []byte) (minor int, status int, why string) {
 	return int(v[7] - '0'), 0, ""
 }
 
-// originForm returns the path and query of a request target. The
+// OriginForm returns the path and query of a request target. The
 // absolute form (http://host/path), which servers must accept, is reduced
-// to its path.
-func originForm(t []byte) ([]byte, bool) {
+// to its path; anything else is not a target the core serves.
+func OriginForm(t []byte) ([]byte, bool) {
 	if len(t) > 0 && t[0] == '/' {
 		return t, true
 	}

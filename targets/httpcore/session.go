@@ -199,21 +199,12 @@ func HeadEnd(b []byte) int {
 // request handles one complete request head.
 func (c *Session) request(head []byte, now time.Time) {
 	c.site.obs.Request()
-	req, status, why := parseHead(head)
-	if status != 0 {
-		c.respondError(status, why, now)
-		return
-	}
-	if req.chunked {
-		c.respondError(411, "chunked request bodies are not accepted; send Content-Length", now)
-		return
-	}
-	if req.length > MaxBodyBytes {
-		c.respondError(413, "request body over 1 MiB", now)
+	req, reply, ok := c.site.answer(head)
+	if !ok {
+		c.respond(reply, false, kaClose, now)
 		return
 	}
 	c.discard = req.length
-	reply := c.site.route(req.method, req.target, head)
 	if reply.Delay > 0 {
 		if reply.Block {
 			time.Sleep(reply.Delay) // the lesson: this thread serves no one meanwhile
@@ -234,6 +225,47 @@ func (c *Session) request(head []byte, now time.Time) {
 	c.respond(reply, req.head, req.keepAlive, now)
 }
 
+// Answer is the core's reply to one complete request head (request line
+// through the blank line), for the reference servers, which read requests
+// with their library's parser: the same checks, error replies and routing
+// as a Session's, so that the references cannot drift from the models.
+// refused says the core refused the request (400, 411, 413, 431, 505); a
+// refusal ends the connection. A body in the reply never aliases head.
+func (s *Site) Answer(head []byte) (r Reply, refused bool) {
+	_, r, ok := s.answer(head)
+	if len(head) > 0 && len(r.Body) > 0 && &r.Body[0] == &head[0] {
+		r.Body = bytes.Clone(r.Body)
+	}
+	return r, !ok
+}
+
+// answer parses and checks a head and routes it; ok is false when the
+// reply is a refusal.
+func (s *Site) answer(head []byte) (req request, r Reply, ok bool) {
+	if len(head) > MaxHeadBytes {
+		return req, ErrorReply(431, "request head over 8 KiB"), false
+	}
+	req, status, why := parseHead(head)
+	switch {
+	case status != 0:
+		return req, ErrorReply(status, why), false
+	case req.chunked:
+		return req, ErrorReply(411, "chunked request bodies are not accepted; send Content-Length"), false
+	case req.length > MaxBodyBytes:
+		return req, ErrorReply(413, "request body over 1 MiB"), false
+	}
+	return req, s.route(req.method, req.target, head), true
+}
+
+// ErrorResponse is the whole response the core sends to refuse a client,
+// Connection: close included, for a server that turns a connection away
+// before reading any request (out of threads, say).
+func ErrorResponse(status int, why string, now time.Time) []byte {
+	c := Session{site: &Site{obs: nopObserver{}}}
+	c.respond(ErrorReply(status, why), false, kaClose, now)
+	return c.out
+}
+
 // fail answers a request the parser could not take at all.
 func (c *Session) fail(status int, why string, now time.Time) {
 	c.site.obs.Request()
@@ -242,7 +274,7 @@ func (c *Session) fail(status int, why string, now time.Time) {
 }
 
 func (c *Session) respondError(status int, why string, now time.Time) {
-	c.respond(errorReply(status, why), false, kaClose, now)
+	c.respond(ErrorReply(status, why), false, kaClose, now)
 }
 
 // respond appends one response to the output.

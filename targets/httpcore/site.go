@@ -170,13 +170,13 @@ func (s *Site) route(method, target, head []byte) Reply {
 	if !bytes.Contains(path, []byte("%")) {
 		// The common case, without allocating.
 		if !cleanPath(path) {
-			return errorReply(400, "bad path")
+			return ErrorReply(400, "bad path")
 		}
 		return s.lookup(path, query, head)
 	}
 	decoded, ok := unescape(path)
 	if !ok || !cleanPath(decoded) {
-		return errorReply(400, "bad path")
+		return ErrorReply(400, "bad path")
 	}
 	return s.lookup(decoded, query, head)
 }
@@ -301,11 +301,11 @@ func atoi(b []byte, max int) (int, bool) {
 func delayReply(query []byte) Reply {
 	v, ok := param(query, "ms")
 	if !ok {
-		return errorReply(400, "/delay needs ms=0..10000")
+		return ErrorReply(400, "/delay needs ms=0..10000")
 	}
 	ms, ok := atoi(v, int(MaxDelay/time.Millisecond))
 	if !ok {
-		return errorReply(400, "/delay needs ms=0..10000")
+		return ErrorReply(400, "/delay needs ms=0..10000")
 	}
 	block := false
 	if b, ok := param(query, "block"); ok {
@@ -314,7 +314,7 @@ func delayReply(query []byte) Reply {
 			block = true
 		case "0", "false":
 		default:
-			return errorReply(400, "/delay block must be 0 or 1")
+			return ErrorReply(400, "/delay block must be 0 or 1")
 		}
 	}
 	return Reply{
@@ -332,7 +332,7 @@ func cpuReply(query []byte) Reply {
 		var valid bool
 		n, valid = atoi(v, MaxCPU)
 		if !valid || n < 1 {
-			return errorReply(400, "/cpu needs n=1.."+strconv.Itoa(MaxCPU))
+			return ErrorReply(400, "/cpu needs n=1.."+strconv.Itoa(MaxCPU))
 		}
 	}
 	return Reply{Status: 200, ContentType: textPlain,
@@ -350,7 +350,9 @@ func CPUWork(n int) uint64 {
 	return h
 }
 
-func errorReply(status int, why string) Reply {
+// ErrorReply is the core's answer to a request it refuses: the status, and
+// a plain-text body that names it and says why.
+func ErrorReply(status int, why string) Reply {
 	return Reply{Status: status, ContentType: textPlain,
 		Body: []byte(strconv.Itoa(status) + " " + StatusText(status) + ": " + why + "\n")}
 }
@@ -378,6 +380,8 @@ func StatusText(status int) string {
 		return "Internal Server Error"
 	case 501:
 		return "Not Implemented"
+	case 503:
+		return "Service Unavailable"
 	case 505:
 		return "HTTP Version Not Supported"
 	}

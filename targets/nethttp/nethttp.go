@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"serverlab/targets/httpcore"
-	"serverlab/targets/nethttp/reflisten"
+	"serverlab/targets/reflisten"
 	"serverlab/targets/server"
 )
 
@@ -38,13 +38,17 @@ func serve(env *server.Env) error {
 		// net/http starts the write deadline when the head is read, so a
 		// /delay counts against it; the hand-written models time writes
 		// only. Allowing the longest delay on top keeps /delay?ms=10000
-		// working with the default write timeout.
+		// working with the default write timeout; the handler sets the
+		// real one before it writes.
 		WriteTimeout: env.WriteTimeout + httpcore.MaxDelay,
 		IdleTimeout:  env.IdleTimeout,
 		// net/http allows 4 KiB over this before it answers 431 itself;
 		// the handler enforces the exact limit from the raw head.
 		MaxHeaderBytes: httpcore.MaxHeadBytes,
 		ErrorLog:       env.Log,
+		// OPTIONS * goes to the handler, which refuses it as the core
+		// does, instead of net/http's own 200.
+		DisableGeneralOptionsHandler: true,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, c)
 		},
@@ -77,31 +81,24 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stats.Request()
 	var head []byte
 	rc, _ := r.Context().Value(connKey{}).(*reflisten.Conn)
-	if len(r.TransferEncoding) > 0 {
-		if rc != nil {
-			rc.Lose()
+	if rc != nil {
+		head = rc.Head(max(r.ContentLength, 0))
+		if len(r.TransferEncoding) > 0 {
+			rc.Lose() // a body of unknown length: the record no longer lines up
 		}
-	} else if rc != nil {
-		head = rc.Head(r.ContentLength)
 	}
-
 	var reply httpcore.Reply
 	closing := false
-	bad, why := 0, ""
-	if head != nil {
-		bad, why = reflisten.CheckHead(head)
-	}
 	switch {
-	case bad != 0:
-		reply, closing = reflisten.ErrorReply(bad, why), true
-	case len(head) > httpcore.MaxHeadBytes:
-		reply, closing = reflisten.ErrorReply(431, "request head over 8 KiB"), true
+	case head != nil:
+		// The core's checks and routing, on the bytes the client sent.
+		reply, closing = h.env.Site.Answer(head)
 	case len(r.TransferEncoding) > 0:
-		reply, closing = reflisten.ErrorReply(411, "chunked request bodies are not accepted; send Content-Length"), true
-	case r.ContentLength > httpcore.MaxBodyBytes:
-		reply, closing = reflisten.ErrorReply(413, "request body over 1 MiB"), true
+		reply, closing = httpcore.ErrorReply(411, "chunked request bodies are not accepted; send Content-Length"), true
 	default:
-		reply = h.env.Site.Route(r.Method, reflisten.Target(r.RequestURI), head)
+		// The record was lost (more input pipelined than it keeps): what
+		// the library parsed.
+		reply, closing = answerParsed(h.env.Site, r.Method, r.RequestURI, r.ContentLength)
 	}
 	if reply.Delay > 0 {
 		// A goroutine per connection: sleeping here holds up this client
@@ -113,6 +110,10 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			t.Stop()
 		}
 	}
+
+	// The write timeout counts from here, as the hand-written models
+	// count it from their first write, not from when the head was read.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.env.WriteTimeout))
 
 	hd := w.Header()
 	hd["Server"] = []string{httpcore.ServerHeader}
@@ -129,4 +130,16 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(reply.Body)
 	}
 	stats.Response(reply.Status)
+}
+
+// answerParsed is Site.Answer for a request whose raw head is not at hand.
+func answerParsed(site *httpcore.Site, method, uri string, length int64) (httpcore.Reply, bool) {
+	target, ok := httpcore.OriginForm([]byte(uri))
+	switch {
+	case !ok:
+		return httpcore.ErrorReply(400, "malformed request target"), true
+	case length > httpcore.MaxBodyBytes:
+		return httpcore.ErrorReply(413, "request body over 1 MiB"), true
+	}
+	return site.Route(method, string(target), nil), false
 }

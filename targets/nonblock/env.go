@@ -29,5 +29,6 @@ func OptionsFor(env *server.Env, lfd int) Options {
 			Linger: linger,
 		},
 		ShutdownTimeout: env.ShutdownTimeout,
+		Shed:            env.Stats.Shed,
 	}
 }

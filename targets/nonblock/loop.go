@@ -39,6 +39,11 @@ type Options struct {
 	// FDLimitWhy says why in the (rate-limited) log line.
 	FDLimit    int
 	FDLimitWhy string
+	// Shed, when set, is called after an accept on the listener failed
+	// (and was counted): true means it dealt with the clients waiting
+	// (--on-emfile shed resets them), so the loop accepts again when the
+	// listener is next readable instead of backing off.
+	Shed func(lfd int, err error) bool
 	// Watch, when set, is told every time a connection's Want changes,
 	// with the old Want: 0 for a new connection, and WantClose just before
 	// its socket is closed. Models that keep their interest set in the
@@ -122,6 +127,9 @@ func (l *Loop) Accept(now time.Time) {
 				break
 			}
 			d := l.opt.Stats.AcceptError(err)
+			if l.opt.Shed != nil && l.opt.Shed(l.opt.Listener, err) {
+				break
+			}
 			if d == 0 && err != unix.ECONNABORTED && err != unix.EINTR {
 				d = unexpectedPause
 			}

@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"serverlab/targets/blocking"
-	"serverlab/targets/process"
 	"serverlab/targets/server"
-	"serverlab/targets/single"
 )
 
 // Model is the prefork pool.
@@ -37,7 +35,7 @@ const (
 )
 
 func serve(env *server.Env) error {
-	children := process.NewChildren(env)
+	children := server.NewChildren(env)
 	var slots sync.WaitGroup
 	for slot := range env.Workers {
 		slots.Go(func() { keep(env, children, slot) })
@@ -50,7 +48,7 @@ func serve(env *server.Env) error {
 
 // keep runs one process of the pool, starting a new one when it dies
 // before shutdown.
-func keep(env *server.Env, children *process.Children, slot int) {
+func keep(env *server.Env, children *server.Children, slot int) {
 	var pause time.Duration
 	for {
 		started := time.Now()
@@ -89,10 +87,10 @@ func describe(err error) string {
 
 // child is one process of the pool: the single model on the shared socket.
 func child(env *server.Env) error {
-	process.LeaveGroup()
+	server.LeaveGroup()
 	sess := env.Site.NewSession()
 	for {
-		fd, ok := single.Accept(env)
+		fd, ok := blocking.Accept(env)
 		if !ok {
 			return nil
 		}

@@ -13,7 +13,6 @@ import (
 
 	"serverlab/targets/blocking"
 	"serverlab/targets/server"
-	"serverlab/targets/single"
 )
 
 // Model is process-per-connection.
@@ -25,10 +24,10 @@ var Model = server.Model{
 }
 
 func serve(env *server.Env) error {
-	children := NewChildren(env)
+	children := server.NewChildren(env)
 	var logged time.Time // when a failed fork was last logged
 	for {
-		fd, ok := single.Accept(env)
+		fd, ok := blocking.Accept(env)
 		if !ok {
 			break
 		}
@@ -50,7 +49,7 @@ func serve(env *server.Env) error {
 // fails for want of them; like accept(2) failing with EMFILE, that passes
 // only as children exit, so the parent holds the connection, backs off and
 // tries again, and accepts nothing meanwhile.
-func handOff(env *server.Env, children *Children, fd int, logged *time.Time) error {
+func handOff(env *server.Env, children *server.Children, fd int, logged *time.Time) error {
 	wait := 5 * time.Millisecond
 	for {
 		_, err := children.Spawn(fd)
@@ -81,7 +80,7 @@ func outOfResources(err error) bool {
 
 // child runs in the child process, with the connection as its Listener.
 func child(env *server.Env) error {
-	LeaveGroup()
+	server.LeaveGroup()
 	blocking.Serve(env, env.Listener, env.Site.NewSession())
 	return nil
 }

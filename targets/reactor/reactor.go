@@ -27,7 +27,7 @@ func serve(env *server.Env) error {
 	// Loop 0 uses the runtime's listener; every other loop opens its own.
 	listeners := []int{env.Listener}
 	for len(listeners) < max(env.Workers, 1) {
-		fd, _, err := server.Listen(env.Addr)
+		fd, _, err := server.ListenShared(env.Addr)
 		if err != nil {
 			for _, fd := range listeners[1:] {
 				unix.Close(fd)

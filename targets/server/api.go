@@ -21,6 +21,10 @@ type Config struct {
 	WriteTimeout    time.Duration
 	ShutdownTimeout time.Duration
 	AdminAddr       string
+	// OnEMFILE is what an accept path does when the descriptors run out:
+	// "wait" backs off and leaves the clients in the backlog, "shed"
+	// resets them at once with a spare descriptor.
+	OnEMFILE string
 }
 
 // Env is what a model's Serve gets.

@@ -47,8 +47,14 @@ func (e *Env) SpawnChild(fd int) (*exec.Cmd, error) {
 	// it SIGTERM then, and it drains like on any shutdown.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
+		// Out of descriptors in fork is the process model's EMFILE: the
+		// parent accepts nothing until a child exits.
+		if outOfFDs(err) {
+			e.Stats.outOfFDs()
+		}
 		return nil, err
 	}
+	e.Stats.recovered()
 	e.Stats.TrackChild(cmd.Process.Pid)
 	return cmd, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,13 +15,28 @@ import (
 const Backlog = 4096
 
 // Listen opens a TCP listener on addr ("127.0.0.1:8080", "[::1]:0",
-// ":8080") with SO_REUSEADDR and SO_REUSEPORT, so that the reactor can open
-// one per event loop on the same address. The socket is blocking and
-// close-on-exec. It returns the descriptor and the address it is bound to.
+// ":8080") that no other process shares: if anything listens there already,
+// a target started earlier included, it fails with "address already in use"
+// (errors.Is unix.EADDRINUSE). The socket is bound without SO_REUSEPORT, so
+// that the bind meets every listener already there, and only then gets the
+// option, so that the reactor can add its own listeners with ListenShared.
+// The socket is blocking and close-on-exec. It returns the descriptor and
+// the address it is bound to.
 func Listen(addr string) (int, string, error) {
+	return listen(addr, false)
+}
+
+// ListenShared opens one more listener on the address of a listener Listen
+// opened (port 0 already resolved), with SO_REUSEPORT, so that the kernel
+// spreads new connections over both.
+func ListenShared(addr string) (int, string, error) {
+	return listen(addr, true)
+}
+
+func listen(addr string, shared bool) (int, string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return -1, "", fmt.Errorf("address %q: %v", addr, err)
+		return -1, "", fmt.Errorf("address %q: %w", addr, err)
 	}
 	if host == "" {
 		host = "0.0.0.0"
@@ -36,7 +52,7 @@ func Listen(addr string) (int, string, error) {
 	}
 	ap, err := netip.ParseAddrPort(net.JoinHostPort(ip.String(), port))
 	if err != nil {
-		return -1, "", fmt.Errorf("address %q: %v", addr, err)
+		return -1, "", fmt.Errorf("address %q: %w", addr, err)
 	}
 	var sa unix.Sockaddr
 	family := unix.AF_INET
@@ -52,16 +68,27 @@ func Listen(addr string) (int, string, error) {
 	}
 	fail := func(what string, err error) (int, string, error) {
 		unix.Close(fd)
-		return -1, "", fmt.Errorf("listen on %s: %v", addr, os.NewSyscallError(what, err))
+		if errors.Is(err, unix.EADDRINUSE) {
+			return -1, "", fmt.Errorf("listen on %s: %w (is another target running there?)", addr, err)
+		}
+		return -1, "", fmt.Errorf("listen on %s: %w", addr, os.NewSyscallError(what, err))
 	}
+	reusePort := func() error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) }
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return fail("setsockopt", err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		return fail("setsockopt", err)
+	if shared {
+		if err := reusePort(); err != nil {
+			return fail("setsockopt", err)
+		}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("bind", err)
+	}
+	if !shared {
+		if err := reusePort(); err != nil {
+			return fail("setsockopt", err)
+		}
 	}
 	if err := unix.Listen(fd, Backlog); err != nil {
 		return fail("listen", err)

@@ -56,6 +56,7 @@ func Main(models []Model, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", DefaultWriteTimeout, "close a connection that does not take a response within this")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, wait this long for in-flight responses")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "serve /metrics and /healthz on this address")
+	fs.StringVar(&cfg.OnEMFILE, "on-emfile", "wait", "when accept(2) runs out of descriptors: wait (back off, clients wait in the backlog) or shed (reset the waiting clients at once)")
 	fs.StringVar(&probe, "probe", "", "GET this URL and exit 0 if it answers 200 (a container health check)")
 	help := false
 	fs.BoolVar(&help, "help", false, "")
@@ -109,6 +110,8 @@ func Main(models []Model, args []string, stdout, stderr io.Writer) int {
 		return usageErr("--workers must be 0 or more")
 	case cfg.MaxFDs < 0:
 		return usageErr("--max-fds must be 0 or more")
+	case cfg.OnEMFILE != "wait" && cfg.OnEMFILE != "shed":
+		return usageErr("--on-emfile must be wait or shed, not %q", cfg.OnEMFILE)
 	case cfg.IdleTimeout <= 0 || cfg.ReadTimeout <= 0 || cfg.WriteTimeout <= 0 || cfg.ShutdownTimeout <= 0:
 		return usageErr("timeouts must be positive")
 	}
@@ -135,6 +138,18 @@ func run(model *Model, cfg Config, lg *log.Logger, stdout io.Writer) error {
 	stats, err := newStats(counters, lg)
 	if err != nil {
 		return err
+	}
+	// Placeholders are made first, while descriptors are surely free; a
+	// process child, which got its connection and accepts none, needs none.
+	var holders *placeholders
+	shed := cfg.OnEMFILE == "shed" && (!child || listening(childSocket))
+	if shed || (cfg.AdminAddr != "" && !child) {
+		if holders, err = newPlaceholders(); err != nil {
+			return err
+		}
+	}
+	if shed {
+		stats.spare = newSpare(holders)
 	}
 	site, err := httpcore.LoadSite(cfg.Docroot, stats)
 	if err != nil {
@@ -177,12 +192,11 @@ func run(model *Model, cfg Config, lg *log.Logger, stdout io.Writer) error {
 		}
 		env.Listener, env.Addr = fd, bound
 		if cfg.AdminAddr != "" {
-			ln, err := net.Listen("tcp", cfg.AdminAddr)
+			addr, err := startAdmin(cfg.AdminAddr, stats, model.Name, holders, lg)
 			if err != nil {
-				return fmt.Errorf("admin: %v", err)
+				return err
 			}
-			go http.Serve(ln, adminHandler(stats, model.Name))
-			fmt.Fprintf(stdout, "admin on %s\n", ln.Addr())
+			fmt.Fprintf(stdout, "admin on %s\n", addr)
 		}
 		fmt.Fprintf(stdout, "listening on %s (model %s, pid %d)\n", bound, model.Name, os.Getpid())
 	}
@@ -219,6 +233,13 @@ func run(model *Model, cfg Config, lg *log.Logger, stdout io.Writer) error {
 		lg.Printf("%v again: stopping now", sig)
 	}
 	return nil
+}
+
+// listening reports whether fd is a listening socket (a prefork child's)
+// rather than a connection (a process child's).
+func listening(fd int) bool {
+	n, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+	return err == nil && n == 1
 }
 
 // setMaxFDs sets the soft limit of open descriptors, so that "too many open

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"log"
 	"net"
 	"strings"
@@ -76,7 +77,7 @@ func TestAcceptErrorBacksOffAndLogsOncePerSecond(t *testing.T) {
 	}
 }
 
-func TestListenReusePort(t *testing.T) {
+func TestListenIsExclusiveAndListenSharedJoins(t *testing.T) {
 	fd, addr, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,13 +86,23 @@ func TestListenReusePort(t *testing.T) {
 	if strings.HasSuffix(addr, ":0") {
 		t.Fatalf("bound address %s", addr)
 	}
-	fd2, addr2, err := Listen(addr)
+	// The reactor's other loops join the first listener.
+	fd2, addr2, err := ListenShared(addr)
 	if err != nil {
-		t.Fatalf("second listener on %s: %v", addr, err)
+		t.Fatalf("shared listener on %s: %v", addr, err)
 	}
 	defer unix.Close(fd2)
 	if addr2 != addr {
 		t.Fatalf("%s != %s", addr2, addr)
+	}
+	// A second target does not.
+	fd3, _, err := Listen(addr)
+	if err == nil {
+		unix.Close(fd3)
+		t.Fatalf("a second exclusive listener on %s was allowed", addr)
+	}
+	if !errors.Is(err, unix.EADDRINUSE) || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("second listener: %v; want address already in use naming %s", err, addr)
 	}
 	if _, _, err := Listen("nonsense"); err == nil {
 		t.Fatal("bad address accepted")

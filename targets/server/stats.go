@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log"
 	"os"
 	"sync"
@@ -20,10 +21,13 @@ const (
 	slotAccepted = iota
 	slotClosed
 	slotRequests
-	slotStatus                    // 600 slots: responses by status code
-	slotErrno  = slotStatus + 600 // 256 slots: accept errors by errno
-	numSlots   = slotErrno + 256
-	statsBytes = numSlots * 8
+	slotShed                           // connections reset at once by --on-emfile shed
+	slotOutOfFDsAt                     // unix nanoseconds of the last accept that failed with EMFILE or ENFILE
+	slotRecoveredAt                    // unix nanoseconds of the first accept that succeeded after it
+	slotStatus                         // 600 slots: responses by status code
+	slotErrno       = slotStatus + 600 // 256 slots: accept errors by errno
+	numSlots        = slotErrno + 256
+	statsBytes      = numSlots * 8
 )
 
 // maxBackoff caps the pause after accept fails for want of descriptors:
@@ -44,6 +48,9 @@ type Stats struct {
 
 	childMu  sync.Mutex
 	children map[int]struct{}
+
+	// spare is --on-emfile shed's placeholder; nil in wait mode.
+	spare *spare
 }
 
 // newStats maps the counters: a fresh memfd for a parent, or the one a
@@ -107,6 +114,9 @@ func (s *Stats) AcceptError(err error) time.Duration {
 	if int(errno) < 256 {
 		s.add(slotErrno + int(errno))
 	}
+	if errno == unix.EMFILE || errno == unix.ENFILE {
+		s.outOfFDs()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var wait time.Duration
@@ -128,18 +138,100 @@ func (s *Stats) AcceptError(err error) time.Duration {
 	if now := time.Now(); now.Sub(s.lastLog) >= time.Second {
 		s.lastLog = now
 		for e, n := range s.unlogged {
-			s.log.Printf("accept: %v (%s), %d times since the last report; backing off %v", e, unix.ErrnoName(e), n, wait)
+			then := fmt.Sprintf("backing off %v", wait)
+			if s.spare != nil && (e == unix.EMFILE || e == unix.ENFILE) {
+				then = "resetting the clients that wait (--on-emfile shed)"
+			}
+			s.log.Printf("accept: %v (%s), %d times since the last report; %s", e, unix.ErrnoName(e), n, then)
 			delete(s.unlogged, e)
 		}
 	}
 	return wait
 }
 
+// outOfFDs marks the moment a descriptor was wanted and none was free;
+// recovered the first success after it. /healthz reads them (OutOfFDs).
+func (s *Stats) outOfFDs() {
+	atomic.StoreUint64(&s.words[slotOutOfFDsAt], uint64(time.Now().UnixNano()))
+}
+
+func (s *Stats) recovered() {
+	if atomic.LoadUint64(&s.words[slotOutOfFDsAt]) > atomic.LoadUint64(&s.words[slotRecoveredAt]) {
+		atomic.StoreUint64(&s.words[slotRecoveredAt], uint64(time.Now().UnixNano()))
+	}
+}
+
 // AcceptOK ends an accept back-off.
 func (s *Stats) AcceptOK() {
+	s.recovered()
 	s.mu.Lock()
 	s.backoff = 0
 	s.mu.Unlock()
+}
+
+// Shed is --on-emfile shed, for an accept on lfd that failed with err (and
+// was counted with AcceptError): when err says the descriptors ran out, it
+// resets the clients waiting on lfd with the spare descriptor and reports
+// true, and the caller accepts again without backing off (an event loop
+// when the listener is next readable). It reports false in wait mode, for
+// other errors, and when the spare's slot was lost: then the caller backs
+// off.
+func (s *Stats) Shed(lfd int, err error) bool {
+	if s.spare == nil || !outOfFDs(err) {
+		return false
+	}
+	return s.spare.shed(lfd, func() { s.add(slotShed) })
+}
+
+// AcceptFailed is what an accept path that blocks (the blocking models'
+// accept(2), the Go listeners) does when accept on lfd fails with err: it
+// counts the error, then sheds the waiting clients and waits up to the
+// back-off for the next one (--on-emfile shed), or sleeps the back-off
+// (wait). It returns false if stop was closed meanwhile.
+func (s *Stats) AcceptFailed(lfd int, err error, stop <-chan struct{}) bool {
+	wait := s.AcceptError(err)
+	shed := s.Shed(lfd, err)
+	if wait <= 0 {
+		return !closed(stop)
+	}
+	if !shed {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	// Wake for the next client as soon as it arrives, to reset it at once;
+	// the back-off still bounds the wait, so that descriptors freed
+	// meanwhile are noticed by the next accept.
+	for end := time.Now().Add(wait); time.Now().Before(end); {
+		if readable(lfd, min(time.Until(end), 50*time.Millisecond)) || closed(stop) {
+			break
+		}
+	}
+	return !closed(stop)
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// OutOfFDs reports whether the target is out of descriptors now: an
+// accept failed with EMFILE or ENFILE in the last two seconds and none
+// succeeded since. The accept paths retry at least every maxBackoff while
+// clients wait, so a target that stays out keeps the mark fresh.
+func (s *Stats) OutOfFDs() bool {
+	at := atomic.LoadUint64(&s.words[slotOutOfFDsAt])
+	return at > atomic.LoadUint64(&s.words[slotRecoveredAt]) &&
+		time.Since(time.Unix(0, int64(at))) < 2*time.Second
 }
 
 // TrackChild adds a child process to the resource totals (descriptors,
@@ -170,6 +262,7 @@ func (s *Stats) childPIDs() []int {
 // Snapshot is a copy of the counters.
 type Snapshot struct {
 	Accepted, Closed, Requests uint64
+	Shed                       uint64                // reset at once by --on-emfile shed
 	Responses                  map[int]uint64        // by status; 0: out of range
 	AcceptErrors               map[unix.Errno]uint64 // by errno
 }
@@ -180,6 +273,7 @@ func (s *Stats) Snapshot() Snapshot {
 		Accepted:     s.get(slotAccepted),
 		Closed:       s.get(slotClosed),
 		Requests:     s.get(slotRequests),
+		Shed:         s.get(slotShed),
 		Responses:    map[int]uint64{},
 		AcceptErrors: map[unix.Errno]uint64{},
 	}

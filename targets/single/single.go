@@ -23,7 +23,7 @@ func serve(env *server.Env) error {
 	runtime.LockOSThread()
 	sess := env.Site.NewSession()
 	for {
-		fd, ok := Accept(env)
+		fd, ok := blocking.Accept(env)
 		if !ok {
 			return nil
 		}

@@ -9,7 +9,6 @@ import (
 
 	"serverlab/targets/blocking"
 	"serverlab/targets/server"
-	"serverlab/targets/single"
 )
 
 // Model is thread-per-connection.
@@ -20,14 +19,23 @@ var Model = server.Model{
 }
 
 func serve(env *server.Env) error {
+	// A C server's pthread_create fails with EAGAIN past the system's
+	// thread limits and it refuses that one client; Go's runtime would
+	// end the process instead. The cap keeps it the C server's way.
+	threads := blocking.NewThreadCap(env)
 	var conns sync.WaitGroup
 	defer conns.Wait() // in-flight connections finish before the model returns
 	for {
-		fd, ok := single.Accept(env)
+		fd, ok := blocking.Accept(env)
 		if !ok {
 			return nil
 		}
+		if !threads.Take() {
+			threads.Refuse(fd)
+			continue
+		}
 		conns.Go(func() {
+			defer threads.Give()
 			// A goroutine that exits while locked takes its OS thread
 			// with it: never unlocking makes this a real thread that is
 			// created for the connection and dies with it, as

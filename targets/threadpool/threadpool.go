@@ -10,7 +10,6 @@ import (
 
 	"serverlab/targets/blocking"
 	"serverlab/targets/server"
-	"serverlab/targets/single"
 )
 
 // Model is the thread pool.
@@ -41,7 +40,7 @@ func serve(env *server.Env) error {
 		})
 	}
 	for {
-		fd, ok := single.Accept(env)
+		fd, ok := blocking.Accept(env)
 		if !ok {
 			break
 		}

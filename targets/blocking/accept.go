@@ -1,8 +1,7 @@
-package single
+package blocking
 
 import (
 	"errors"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -11,11 +10,12 @@ import (
 
 // Accept blocks in accept(2) on env.Listener until a client connects, and
 // returns the connection, close-on-exec and blocking. It is the accept step
-// of every blocking model. Failures are counted and backed off as the
-// runtime says, so that running out of descriptors does not turn into a
-// busy loop. ok is false once the model should stop accepting: shutdown
-// began, or the listening socket was shut down (accept fails with EINVAL),
-// which is how the runtime wakes a thread blocked here.
+// of every blocking model. Failures are counted and handled as the runtime
+// says (Stats.AcceptFailed: a back-off, or resetting the waiting clients
+// under --on-emfile shed), so that running out of descriptors does not
+// turn into a busy loop. ok is false once the model should stop accepting:
+// shutdown began, or the listening socket was shut down (accept fails with
+// EINVAL), which is how the runtime wakes a thread blocked here.
 func Accept(env *server.Env) (fd int, ok bool) {
 	for {
 		fd, _, err := unix.Accept4(env.Listener, unix.SOCK_CLOEXEC)
@@ -27,12 +27,8 @@ func Accept(env *server.Env) (fd int, ok bool) {
 		if stopping(env) || errors.Is(err, unix.EINVAL) {
 			return -1, false
 		}
-		if wait := env.Stats.AcceptError(err); wait > 0 {
-			select {
-			case <-time.After(wait):
-			case <-env.Done:
-				return -1, false
-			}
+		if !env.Stats.AcceptFailed(env.Listener, err, env.Done) {
+			return -1, false
 		}
 	}
 }

@@ -10,10 +10,7 @@ import (
 	"errors"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -53,9 +50,9 @@ func New(env *server.Env) (*Listener, error) {
 }
 
 // Accept returns the next connection. Failures other than closing (EMFILE
-// above all) are counted and backed off here, as every model does, instead
-// of being handed to the library, which would log and sleep by its own
-// rules.
+// above all) are counted and handled here (a back-off, or --on-emfile
+// shed), as every model does, instead of being handed to the library,
+// which would log and sleep by its own rules.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -76,14 +73,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, net.ErrClosed
 		default:
 		}
-		if d := l.env.Stats.AcceptError(err); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-l.closed:
-				t.Stop()
-				return nil, net.ErrClosed
-			}
+		// The library's listener shares its socket with env.Listener.
+		if !l.env.Stats.AcceptFailed(l.env.Listener, err, l.closed) {
+			return nil, net.ErrClosed
 		}
 	}
 }
@@ -180,107 +172,4 @@ func (c *Conn) Close() error {
 	err := c.Conn.Close()
 	c.closeOnce.Do(c.stats.Closed)
 	return err
-}
-
-// CheckHead applies the core's request rules to a raw head, for what the
-// libraries let through (fasthttp takes "Bad Name: x" and HTTP/2.0, net/http
-// takes HTTP/1.2): the status the core would answer (400 or 505) and why,
-// or 0 if the head is fine. Content-Length and Transfer-Encoding are left to
-// the libraries, which read the body.
-func CheckHead(head []byte) (status int, why string) {
-	line, rest := cutLine(head)
-	parts := bytes.Split(line, []byte(" "))
-	if len(parts) != 3 || !isToken(parts[0]) || len(parts[1]) == 0 {
-		return 400, "malformed request line"
-	}
-	v := parts[2]
-	if len(v) != 8 || string(v[:5]) != "HTTP/" || v[6] != '.' || !isDigit(v[5]) || !isDigit(v[7]) {
-		return 400, "malformed HTTP version"
-	}
-	if v[5] != '1' || (v[7] != '0' && v[7] != '1') {
-		return 505, "only HTTP/1.0 and HTTP/1.1 are served"
-	}
-	hosts := 0
-	for len(rest) > 0 {
-		line, rest = cutLine(rest)
-		if len(line) == 0 {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return 400, "obsolete line folding"
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
-			return 400, "malformed header line"
-		}
-		for _, c := range bytes.Trim(line[colon+1:], " \t") {
-			if (c < 0x20 && c != '\t') || c == 0x7f {
-				return 400, "control character in header value"
-			}
-		}
-		if bytes.EqualFold(line[:colon], []byte("host")) {
-			hosts++
-		}
-	}
-	if hosts > 1 {
-		return 400, "more than one Host header"
-	}
-	if v[7] == '1' && hosts == 0 {
-		return 400, "HTTP/1.1 request without Host"
-	}
-	return 0, ""
-}
-
-func cutLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return b, nil
-	}
-	return bytes.TrimSuffix(b[:i], []byte("\r")), b[i+1:]
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// isToken: RFC 9110 tchar+.
-func isToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', isDigit(c):
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// Target reduces an absolute-form request target (http://host/path) to its
-// path and query, as the core does; Route takes origin form only.
-func Target(t string) string {
-	if len(t) > 0 && t[0] == '/' {
-		return t
-	}
-	for _, scheme := range []string{"http://", "https://"} {
-		if len(t) > len(scheme) && strings.EqualFold(t[:len(scheme)], scheme) {
-			rest := t[len(scheme):]
-			if i := strings.IndexByte(rest, '/'); i >= 0 {
-				return rest[i:]
-			}
-			if j := strings.IndexByte(rest, '?'); j >= 0 {
-				return "/" + rest[j:]
-			}
-			return "/"
-		}
-	}
-	return t
-}
-
-// ErrorReply is the core's response to a request it rejects before routing,
-// with the same text, so that the references' bodies match the models'.
-func ErrorReply(status int, why string) httpcore.Reply {
-	return httpcore.Reply{Status: status, ContentType: "text/plain; charset=utf-8",
-		Body: []byte(strconv.Itoa(status) + " " + httpcore.StatusText(status) + ": " + why + "\n")}
 }

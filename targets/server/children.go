@@ -1,4 +1,4 @@
-package process
+package server
 
 import (
 	"errors"
@@ -8,19 +8,18 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"serverlab/targets/server"
 )
 
 // errStopping refuses a child once Stop has begun, so that none is started
 // that Stop would not signal.
 var errStopping = errors.New("stopping: no new child processes")
 
-// Children is the child processes a model is running. Every child is
-// waited for by a goroutine of its own the moment it starts, so that none
-// is ever left a zombie, and Stop ends them all.
+// Children is the child processes a process-based model (process, prefork)
+// is running. Every child is waited for by a goroutine of its own the
+// moment it starts, so that none is ever left a zombie, and Stop ends them
+// all.
 type Children struct {
-	env      *server.Env
+	env      *Env
 	mu       sync.Mutex
 	live     map[*exec.Cmd]struct{}
 	stopping bool
@@ -28,7 +27,7 @@ type Children struct {
 }
 
 // NewChildren is an empty set of children of env's model.
-func NewChildren(env *server.Env) *Children {
+func NewChildren(env *Env) *Children {
 	return &Children{env: env, live: map[*exec.Cmd]struct{}{}}
 }
 

@@ -1,0 +1,578 @@
+package report
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"io/fs"
+	"math"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"serverlab/lab/locustcsv"
+	"serverlab/lab/meta"
+	"serverlab/lab/regular"
+)
+
+// ServiceLevel is what a step must meet to count as served: failures under
+// MaxFailPct percent, p95 under MaxP95 milliseconds, and every user
+// connected (the server held at least ConnectedShare of the users'
+// connections: the others waited in the kernel's backlog, where Locust
+// sees nothing until they time out).
+type ServiceLevel struct {
+	MaxFailPct     float64 `json:"max_failure_pct"`
+	MaxP95         float64 `json:"max_p95_ms"`
+	ConnectedShare float64 `json:"min_connected_share"`
+}
+
+// DefaultServiceLevel: under 1 % failures, p95 under a second, nine users
+// in ten connected.
+var DefaultServiceLevel = ServiceLevel{MaxFailPct: 1, MaxP95: 1000, ConnectedShare: 0.9}
+
+// Generator-bound: over a step's window the server used less than
+// ServerIdle percent of a core while the load generator was the limit:
+// its busiest worker above GeneratorBusy percent of a core (where Locust's
+// master warns); or the load CPUs that busy, whatever kept them busy,
+// while the worker had work to do (above GeneratorWorking percent: a
+// starved generator limits the load as a slow one does, an idle one does
+// not); or, starved of a whole core, the worker above GeneratorBusy/2 and
+// GeneratorRatio times the server's CPU. Either way more load would have
+// needed more generator, not more server.
+const (
+	GeneratorBusy    = 90.0
+	ServerIdle       = 70.0
+	GeneratorRatio   = 4.0
+	GeneratorWorking = 25.0
+)
+
+func generatorBound(gen, loadBusy, server float64) bool {
+	idle := math.IsNaN(server) || server < ServerIdle
+	switch {
+	case !idle:
+		return false
+	case gen > GeneratorBusy, loadBusy > GeneratorBusy && gen > GeneratorWorking:
+		return true
+	}
+	return gen > GeneratorBusy/2 && !math.IsNaN(server) && gen >= GeneratorRatio*server
+}
+
+// StepServer is what the server paid over one step's window, from
+// PREFIX_target.csv; NaN where the target gave no figure.
+type StepServer struct {
+	CPU      float64 `json:"cpu_pct"` // mean % of one core
+	RSSMiB   float64 `json:"peak_rss_mib"`
+	Threads  float64 `json:"peak_threads"`
+	Children float64 `json:"peak_child_processes"`
+	FDs      float64 `json:"peak_open_fds"`
+	Active   float64 `json:"peak_connections_active"`
+	EMFILE   float64 `json:"emfile"` // failed accepts during the window
+	Shed     float64 `json:"shed"`
+	// The busiest load generator's and the master's mean CPU over the
+	// window, % of a core, as bin/lab run read them from /proc.
+	GeneratorCPU float64 `json:"generator_cpu_pct"`
+	MasterCPU    float64 `json:"master_cpu_pct"`
+	// LoadBusy is how busy the load generators' CPUs were, % of their
+	// time, whoever kept them busy.
+	LoadBusy float64 `json:"load_cpus_busy_pct"`
+}
+
+// GeneratorCPU is the busiest load generator's CPU over the step: what
+// bin/lab run measured, else the peak the workers' heartbeats reported.
+func (s StepRow) GeneratorCPU() float64 {
+	if !math.IsNaN(s.Server.GeneratorCPU) {
+		return s.Server.GeneratorCPU
+	}
+	return s.WorkerCPUPeak
+}
+
+// StepRow is one step of a sweep with its verdict.
+type StepRow struct {
+	locustcsv.Step
+	Server         StepServer
+	Broken         bool
+	How            string // why it broke; "" when served
+	GeneratorBound bool
+}
+
+// Knee is a run's result: the largest step served before the first broken
+// one, and how that one broke.
+type Knee struct {
+	Run       string  `json:"run"`
+	Model     string  `json:"model"`
+	Generator string  `json:"generator"`
+	Users     int     `json:"users_at_knee"` // 0: broke at the first step
+	RPS       float64 `json:"rps_at_knee"`
+	P95       float64 `json:"p95_at_knee_ms"`
+	BrokeAt   int     `json:"first_broken_users"` // 0: never broke
+	How       string  `json:"how_it_broke"`
+	// GeneratorBoundAt is the first step whose load generator was the
+	// limit; 0: none.
+	GeneratorBoundAt int    `json:"generator_bound_at_users"`
+	Sentence         string `json:"sentence"`
+}
+
+// SweepRun is one sweep: its steps, in order, and its knee.
+type SweepRun struct {
+	Name, Model, Generator string
+	Steps                  []StepRow
+	Knee                   Knee
+	// IdleRSSMiB is the target's memory before the load, NaN if unknown:
+	// what a step's users cost is what it holds above that.
+	IdleRSSMiB float64
+	// MasterWarnedCPU: the master's log says a worker's CPU passed
+	// Locust's own warning threshold.
+	MasterWarnedCPU bool
+}
+
+// cpuWarnings are what Locust's master logs when a worker's heartbeats
+// report a saturated CPU (2.47.0) or its own CPU is (every version).
+var cpuWarnings = []string{"exceeded cpu threshold", "CPU usage above"}
+
+// masterWarnedCPU scans a run's master log for those warnings.
+func masterWarnedCPU(prefix string) bool {
+	f, err := regular.Open(prefix + ".locust.log")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		for _, w := range cpuWarnings {
+			if strings.Contains(sc.Text(), w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// LoadSweeps reads the steps of every run that has PREFIX_steps.csv (a
+// sweep) and finds each one's knee under sl.
+func (r *Report) LoadSweeps(sl ServiceLevel) error {
+	r.Level = sl
+	for _, run := range r.Runs {
+		steps, err := locustcsv.ReadSteps(run.Prefix + locustcsv.StepsSuffix)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fails, err := locustcsv.ReadStepFailures(run.Prefix + locustcsv.StepFailuresSuffix)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		// The lab's own samples when it took them (CPU time included),
+		// else the Target tab's.
+		target, err := locustcsv.ReadServer(run.Prefix + locustcsv.ServerSuffix)
+		if errors.Is(err, fs.ErrNotExist) {
+			target, err = locustcsv.ReadTarget(run.Prefix + locustcsv.TargetSuffix)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		sr := SweepRun{Name: run.Name, Model: run.Name, Generator: "go", IdleRSSMiB: math.NaN(),
+			MasterWarnedCPU: masterWarnedCPU(run.Prefix)}
+		for _, x := range target {
+			if x.Answered && !math.IsNaN(x.RSS) {
+				sr.IdleRSSMiB = x.RSS / (1 << 20)
+				break
+			}
+		}
+		if mr, ok := r.modelRun(run); ok {
+			sr.Model = mr.Model
+			if mr.Generator != "" {
+				sr.Generator = mr.Generator
+			}
+		}
+		for _, s := range steps {
+			row := StepRow{Step: s, Server: window(target, s.Start, s.End)}
+			judge(&row, fails, sl)
+			sr.Steps = append(sr.Steps, row)
+		}
+		sr.Knee = kneeOf(&sr)
+		r.Sweeps = append(r.Sweeps, sr)
+	}
+	sort.SliceStable(r.Sweeps, func(i, j int) bool {
+		a, b := r.Sweeps[i].Knee, r.Sweeps[j].Knee
+		if a.Users != b.Users {
+			return a.Users > b.Users
+		}
+		return r.Sweeps[i].Name < r.Sweeps[j].Name
+	})
+	return nil
+}
+
+// modelRun is run's entry in its folder's meta.json, if any.
+func (r *Report) modelRun(run *locustcsv.Run) (meta.ModelRun, bool) {
+	m, err := meta.Read(filepath.Dir(run.Prefix))
+	if err != nil {
+		return meta.ModelRun{}, false
+	}
+	for _, mr := range m.Runs {
+		if mr.Label() == filepath.Base(run.Prefix) {
+			return mr, true
+		}
+	}
+	return meta.ModelRun{}, false
+}
+
+// window is the target's figures between two Unix times: peaks of its
+// gauges, the mean of its CPU, and how much its counters rose (from the
+// last sample before the window).
+func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
+	nan := math.NaN()
+	s := StepServer{CPU: nan, RSSMiB: nan, Threads: nan, Children: nan, FDs: nan, Active: nan, EMFILE: nan, Shed: nan,
+		GeneratorCPU: nan, MasterCPU: nan, LoadBusy: nan}
+	var before, first, last *locustcsv.TargetSample
+	var cpu []float64
+	peak := func(dst *float64, v float64) {
+		if !math.IsNaN(v) && (math.IsNaN(*dst) || v > *dst) {
+			*dst = v
+		}
+	}
+	for i := range samples {
+		x := &samples[i]
+		if !x.Answered {
+			continue
+		}
+		t := x.Time
+		if t < start {
+			before = x
+			continue
+		}
+		if t > end {
+			break
+		}
+		if first == nil {
+			first = x
+		}
+		if !math.IsNaN(x.CPU) {
+			cpu = append(cpu, x.CPU)
+		}
+		peak(&s.RSSMiB, x.RSS/(1<<20))
+		peak(&s.Threads, x.Threads)
+		peak(&s.Children, x.Children)
+		peak(&s.FDs, x.OpenFDs)
+		peak(&s.Active, x.Active)
+		last = x
+	}
+	// CPU time, when sampled, over the window's span; else the mean of
+	// the per-second CPU %.
+	rate := func(f func(*locustcsv.TargetSample) float64) float64 {
+		from := before
+		if from == nil || math.IsNaN(f(from)) {
+			from = first
+		}
+		if from == nil || last == nil || math.IsNaN(f(from)) || math.IsNaN(f(last)) || last.Time <= from.Time {
+			return math.NaN()
+		}
+		return 100 * (f(last) - f(from)) / (last.Time - from.Time)
+	}
+	if v := rate(func(x *locustcsv.TargetSample) float64 { return x.CPUSeconds }); !math.IsNaN(v) {
+		s.CPU, cpu = v, nil
+	}
+	s.GeneratorCPU = rate(func(x *locustcsv.TargetSample) float64 { return x.WorkerCPUSeconds })
+	s.MasterCPU = rate(func(x *locustcsv.TargetSample) float64 { return x.MasterCPUSeconds })
+	if busy, all := rate(func(x *locustcsv.TargetSample) float64 { return x.LoadBusySeconds }),
+		rate(func(x *locustcsv.TargetSample) float64 { return x.LoadSeconds }); all > 0 {
+		s.LoadBusy = 100 * busy / all
+	}
+	if len(cpu) > 0 {
+		sum := 0.0
+		for _, c := range cpu {
+			sum += c
+		}
+		s.CPU = sum / float64(len(cpu))
+	}
+	if last != nil {
+		rise := func(f func(*locustcsv.TargetSample) float64) float64 {
+			v := f(last)
+			if before != nil && !math.IsNaN(f(before)) {
+				return v - f(before)
+			}
+			return v
+		}
+		s.EMFILE = rise(func(x *locustcsv.TargetSample) float64 { return x.EMFILE })
+		s.Shed = rise(func(x *locustcsv.TargetSample) float64 { return x.Shed })
+	}
+	return s
+}
+
+// judge decides whether a step was served within sl, and if not, how it
+// broke: the server's own evidence first (descriptors, the backlog), then
+// what the users saw.
+func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
+	s, sv := row.Step, row.Server
+	row.GeneratorBound = generatorBound(row.GeneratorCPU(), sv.LoadBusy, sv.CPU)
+	var why []string
+	kinds := map[string]int{}
+	for _, f := range fails {
+		if f.Step == s.Step {
+			kinds[locustcsv.Kind(f.Error)] += f.Occurrences
+		}
+	}
+	failed := s.Requests == 0 || s.FailurePct() >= sl.MaxFailPct
+	slow := !math.IsNaN(s.P95) && s.P95 >= sl.MaxP95
+	queued := !math.IsNaN(sv.Active) && sv.Active < sl.ConnectedShare*float64(s.Users)
+	if sv.EMFILE > 0 {
+		why = append(why, fmt.Sprintf("EMFILE: the server ran out of descriptors (%s accepts failed)", count(sv.EMFILE)))
+	}
+	if queued {
+		why = append(why, fmt.Sprintf("queued in the backlog: the server held %s for %d users", plural(sv.Active, "connection"), s.Users))
+	}
+	if failed {
+		switch {
+		case s.Requests == 0:
+			why = append(why, "no request finished in the window")
+		default:
+			why = append(why, fmt.Sprintf("%.1f %% failed (%s)", s.FailurePct(), kindList(kinds)))
+		}
+	}
+	if slow {
+		why = append(why, fmt.Sprintf("p95 %s ms", ms(s.P95)))
+	}
+	if len(why) == 0 {
+		return
+	}
+	if sv.Threads >= 0.9*float64(s.Users) && s.Users > 50 {
+		why = append(why, fmt.Sprintf("holding %s threads", count(sv.Threads)))
+	}
+	if sv.Children >= 0.9*float64(s.Users) && s.Users > 50 {
+		why = append(why, fmt.Sprintf("holding %s processes", count(sv.Children)))
+	}
+	row.Broken = true
+	row.How = strings.Join(why, "; ")
+}
+
+func count(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+
+// plural is "1 connection", "2 connections".
+func plural(v float64, noun string) string {
+	if v == 1 {
+		return "1 " + noun
+	}
+	return count(v) + " " + noun + "s"
+}
+
+// kindList names failure kinds, most first: "timeout 120, refused 3".
+func kindList(kinds map[string]int) string {
+	type kv struct {
+		k string
+		n int
+	}
+	var list []kv
+	for k, n := range kinds {
+		list = append(list, kv{k, n})
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].n != list[j].n {
+			return list[i].n > list[j].n
+		}
+		return list[i].k < list[j].k
+	})
+	var parts []string
+	for _, x := range list {
+		name := x.k
+		if name == locustcsv.KindTimeout {
+			name = "timeouts"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", name, x.n))
+	}
+	if len(parts) == 0 {
+		return "no failure text"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// kneeOf finds the largest step served before the first broken one.
+func kneeOf(sr *SweepRun) Knee {
+	k := Knee{Run: sr.Name, Model: sr.Model, Generator: sr.Generator, RPS: math.NaN(), P95: math.NaN()}
+	for _, s := range sr.Steps {
+		if s.GeneratorBound && k.GeneratorBoundAt == 0 {
+			k.GeneratorBoundAt = s.Users
+		}
+		if k.BrokeAt != 0 {
+			continue
+		}
+		if s.Broken {
+			k.BrokeAt, k.How = s.Users, s.How
+			continue
+		}
+		k.Users, k.RPS, k.P95 = s.Users, s.RPS, s.P95
+	}
+	k.Sentence = sentence(sr, k)
+	return k
+}
+
+func sentence(sr *SweepRun, k Knee) string {
+	name := sr.Name
+	var b strings.Builder
+	switch {
+	case len(sr.Steps) == 0:
+		fmt.Fprintf(&b, "%s has no step measured.", name)
+	case k.BrokeAt == 0:
+		fmt.Fprintf(&b, "%s served every step within the service level, up to %d users (%.0f req/s, p95 %s ms): its knee is beyond this sweep.",
+			name, k.Users, k.RPS, ms(k.P95))
+	case k.Users == 0:
+		fmt.Fprintf(&b, "%s broke already at %d users: %s.", name, k.BrokeAt, k.How)
+	default:
+		fmt.Fprintf(&b, "%s served %d users (%.0f req/s, p95 %s ms) and broke at %d: %s.",
+			name, k.Users, k.RPS, ms(k.P95), k.BrokeAt, k.How)
+	}
+	if k.GeneratorBoundAt != 0 {
+		for _, s := range sr.Steps {
+			if s.Users == k.GeneratorBoundAt {
+				server := "unknown"
+				if !math.IsNaN(s.Server.CPU) {
+					server = fmt.Sprintf("%.0f %%", s.Server.CPU)
+				}
+				load := ""
+				if !math.IsNaN(s.Server.LoadBusy) {
+					load = fmt.Sprintf(", its CPUs %.0f %% busy", s.Server.LoadBusy)
+				}
+				fmt.Fprintf(&b, " From %d users the %s generator was the limit (its CPU %.0f %% of a core%s, the server's %s): those steps measured the generator, not the server.",
+					s.Users, sr.Generator, s.GeneratorCPU(), load, server)
+				break
+			}
+		}
+	}
+	if sr.MasterWarnedCPU {
+		b.WriteString(" Locust's master warned that a load generator's CPU passed 90 %.")
+	}
+	return b.String()
+}
+
+// KneeCSV writes knee.csv: one row per sweep, for scripts and CI.
+func (r *Report) KneeCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"model", "generator", "run", "users_at_knee", "rps_at_knee", "p95_at_knee_ms",
+		"first_broken_users", "how_it_broke", "generator_bound_at_users"})
+	for _, s := range r.Sweeps {
+		k := s.Knee
+		broke := ""
+		if k.BrokeAt > 0 {
+			broke = strconv.Itoa(k.BrokeAt)
+		}
+		gb := ""
+		if k.GeneratorBoundAt > 0 {
+			gb = strconv.Itoa(k.GeneratorBoundAt)
+		}
+		cw.Write([]string{k.Model, k.Generator, k.Run, strconv.Itoa(k.Users), numNaN(k.RPS), numNaN(k.P95), broke, k.How, gb})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func numNaN(v float64) string {
+	if math.IsNaN(v) {
+		return ""
+	}
+	return num(v)
+}
+
+func cell(v float64, prec int) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+// sweepMarkdown is the knee table, a sentence per sweep, and each sweep's
+// steps.
+func (r *Report) sweepMarkdown(w io.Writer) error {
+	if len(r.Sweeps) == 0 {
+		return nil
+	}
+	sl := r.Level
+	fmt.Fprintf(w, "\n## The knee\n\nThe largest step each model served within the service level (failures under %g %%, p95 under %s ms, at least %.0f %% of the users connected to the server), and the first step where it broke. Each step's figures are its steady window only, after its ramp. The steps are user counts: a closed model, where users wait for their answers, so a slow server is also sent fewer requests.\n\n",
+		sl.MaxFailPct, ms(sl.MaxP95), 100*sl.ConnectedShare)
+	io.WriteString(w, "| model | generator | knee (users) | RPS there | p95 there, ms | broke at | how it broke |\n|---|---|---:|---:|---:|---:|---|\n")
+	for _, s := range r.Sweeps {
+		k := s.Knee
+		broke := "-"
+		if k.BrokeAt > 0 {
+			broke = strconv.Itoa(k.BrokeAt)
+		}
+		users := strconv.Itoa(k.Users)
+		if k.Users == 0 {
+			users = "none"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", mdEscape(s.Name), s.Generator, users,
+			cell(k.RPS, 1), cell(k.P95, 0), broke, mdEscape(k.How))
+	}
+	io.WriteString(w, "\n")
+	for _, s := range r.Sweeps {
+		fmt.Fprintf(w, "- %s\n", mdEscape(s.Knee.Sentence))
+	}
+	io.WriteString(w, "\n## Steps\n\nPer step, over its window: Locust's figures (from the master's statistics at the window's start and end), what the server paid (sampled by `lab run` into `MODEL_server.csv`, else the Target tab's `MODEL_target.csv`: CPU, peaks of memory, threads, child processes, descriptors and connections, failed accepts), the busiest load generator's CPU (% of a core, from `/proc`, else the peak its heartbeats reported) and how busy the load generators' CPUs were, whoever kept them busy.\n")
+	for _, s := range r.Sweeps {
+		fmt.Fprintf(w, "\n### %s (%s generator)\n\n", mdEscape(s.Name), s.Generator)
+		io.WriteString(w, "| users | RPS | median ms | p95 ms | p99 ms | failure % | server CPU % | RSS MiB | threads | procs | fds | conns | EMFILE | generator CPU % | load CPUs busy % | verdict |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, st := range s.Steps {
+			v := "served"
+			if st.Broken {
+				v = "**broken**: " + mdEscape(st.How)
+			}
+			if st.GeneratorBound {
+				v += " (generator-bound)"
+			}
+			fmt.Fprintf(w, "| %d | %.1f | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				st.Users, st.RPS, cell(st.Median, 0), cell(st.P95, 0), cell(st.P99, 0), st.FailurePct(),
+				cell(st.Server.CPU, 1), cell(st.Server.RSSMiB, 1), cell(st.Server.Threads, 0), cell(st.Server.Children, 0),
+				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), cell(st.Server.LoadBusy, 0), v)
+		}
+	}
+	return nil
+}
+
+// sweepHTML is sweepMarkdown's page form.
+func (r *Report) sweepHTML(b *strings.Builder) {
+	if len(r.Sweeps) == 0 {
+		return
+	}
+	sl := r.Level
+	fmt.Fprintf(b, "<h2>The knee</h2>\n<p>The largest step each model served within the service level (failures under %g %%, p95 under %s ms, at least %.0f %% of the users connected), and the first step where it broke; each step over its steady window only.</p>\n<table>\n<tr><th>model</th><th>generator</th><th>knee (users)</th><th>RPS there</th><th>p95 there, ms</th><th>broke at</th><th>how it broke</th></tr>\n",
+		sl.MaxFailPct, ms(sl.MaxP95), 100*sl.ConnectedShare)
+	for _, s := range r.Sweeps {
+		k := s.Knee
+		broke, users := "-", strconv.Itoa(k.Users)
+		if k.BrokeAt > 0 {
+			broke = strconv.Itoa(k.BrokeAt)
+		}
+		if k.Users == 0 {
+			users = "none"
+		}
+		fmt.Fprintf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td style=\"text-align:left\">%s</td></tr>\n",
+			html.EscapeString(s.Name), s.Generator, users, cell(k.RPS, 1), cell(k.P95, 0), broke, html.EscapeString(k.How))
+	}
+	b.WriteString("</table>\n<ul>\n")
+	for _, s := range r.Sweeps {
+		fmt.Fprintf(b, "<li>%s</li>\n", html.EscapeString(s.Knee.Sentence))
+	}
+	b.WriteString("</ul>\n<h2>Steps</h2>\n")
+	for _, s := range r.Sweeps {
+		fmt.Fprintf(b, "<h3>%s (%s generator)</h3>\n<table>\n<tr><th>users</th><th>RPS</th><th>median ms</th><th>p95 ms</th><th>p99 ms</th><th>failure %%</th><th>server CPU %%</th><th>RSS MiB</th><th>threads</th><th>procs</th><th>fds</th><th>conns</th><th>EMFILE</th><th>generator CPU %%</th><th>load CPUs busy %%</th><th>verdict</th></tr>\n",
+			html.EscapeString(s.Name), s.Generator)
+		for _, st := range s.Steps {
+			v, class := "served", ""
+			if st.Broken {
+				v, class = "broken: "+st.How, ` class="bad"`
+			}
+			if st.GeneratorBound {
+				v += " (generator-bound)"
+			}
+			fmt.Fprintf(b, "<tr><td>%d</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td%s style=\"text-align:left\">%s</td></tr>\n",
+				st.Users, st.RPS, cell(st.Median, 0), cell(st.P95, 0), cell(st.P99, 0), st.FailurePct(),
+				cell(st.Server.CPU, 1), cell(st.Server.RSSMiB, 1), cell(st.Server.Threads, 0), cell(st.Server.Children, 0),
+				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), cell(st.Server.LoadBusy, 0), class, html.EscapeString(v))
+		}
+		b.WriteString("</table>\n")
+	}
+}
