@@ -21,7 +21,6 @@ type fakeMaster struct {
 	sock   zmq4.Socket
 	msgs   chan message
 	ended  chan struct{}
-	ids    chan string
 	cancel context.CancelFunc
 }
 
@@ -105,8 +104,6 @@ func userCount(t *testing.T, m message) int64 {
 	n, _ := asInt(dataMap(t, m)["user_count"])
 	return n
 }
-
-var spawnTS atomic.Int64
 
 func spawnMsg(counts map[string]any, ts float64) map[string]any {
 	return map[string]any{"user_classes_count": counts, "host": "http://spawn-host", "stop_timeout": nil,
