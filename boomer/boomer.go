@@ -109,8 +109,15 @@ func (b *Boomer) Run(ctx context.Context, classes ...*UserClass) error {
 	if err != nil {
 		return err
 	}
-	defer p.wg.Wait()
-	defer cancel() // users must see their context end before Wait
+	// Users see their context end, then Run waits for them, but not
+	// forever: a task that ignores User.Ctx (logged by the stop) must not
+	// keep the run going past its end.
+	defer func() {
+		cancel()
+		if !waitGroup(&p.wg, stopGrace) {
+			b.log.Warn("returning with users still running: a task or on_stop ignores User.Ctx")
+		}
+	}()
 
 	if b.standalone {
 		return b.runStandalone(ctx, p)
@@ -198,5 +205,22 @@ func RecordSuccess(requestType, name string, responseTimeMs int64, responseLengt
 func RecordFailure(requestType, name string, responseTimeMs int64, exception string) {
 	if h := currentHub(); h != nil {
 		h.record(requestType, name, float64(responseTimeMs), 0, exception, true)
+	}
+}
+
+// waitGroup waits for wg at most d; it reports whether wg finished.
+func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -20,6 +21,7 @@ import (
 // Sends are serialized; one goroutine receives.
 type masterConn struct {
 	sock   zmq4.Socket
+	dialed *dialed
 	nodeID string
 	mu     sync.Mutex
 	once   sync.Once
@@ -28,6 +30,8 @@ type masterConn struct {
 // dialMaster connects once, without zmq4's own retries: the caller retries
 // with back-off and logs each try.
 func dialMaster(ctx context.Context, host string, port int, nodeID string, timeout time.Duration) (*masterConn, error) {
+	d := &dialed{}
+	ctx = context.WithValue(ctx, dialedKey{}, d)
 	sock := zmq4.NewDealer(ctx,
 		zmq4.WithID(zmq4.SocketIdentity(nodeID)),
 		zmq4.WithDialerMaxRetries(0),
@@ -35,16 +39,25 @@ func dialMaster(ctx context.Context, host string, port int, nodeID string, timeo
 		zmq4.WithTimeout(timeout),
 		zmq4.WithLogger(log.New(io.Discard, "", 0)),
 	)
-	ep := "tcp://" + net.JoinHostPort(host, strconv.Itoa(port))
-	if err := sock.Dial(ep); err != nil {
+	registerTransport()
+	if err := sock.Dial(dialEndpoint(host, port)); err != nil {
 		sock.Close()
+		ep := "tcp://" + net.JoinHostPort(host, strconv.Itoa(port))
 		return nil, fmt.Errorf("connect to master %s: %w", ep, unwrapDial(err))
 	}
-	return &masterConn{sock: sock, nodeID: nodeID}, nil
+	return &masterConn{sock: sock, dialed: d, nodeID: nodeID}, nil
 }
 
 // unwrapDial drops zmq4's wrapping, which repeats the endpoint.
 func unwrapDial(err error) error {
+	var hs *HandshakeTimeoutError
+	if errors.As(err, &hs) {
+		return hs
+	}
+	var big *FrameTooLargeError
+	if errors.As(err, &big) {
+		return big
+	}
 	var op *net.OpError
 	for e := err; e != nil; {
 		if o, ok := e.(*net.OpError); ok {
@@ -97,6 +110,17 @@ type badMessageError struct{ err error }
 
 func (e *badMessageError) Error() string { return e.err.Error() }
 func (e *badMessageError) Unwrap() error { return e.err }
+
+// why says why the connection ended: a frame it refused explains what
+// failed after it better than the failure does.
+func (c *masterConn) why(err error) string {
+	if c.dialed != nil {
+		if r := c.dialed.refused(); r != nil {
+			return r.Error()
+		}
+	}
+	return err.Error()
+}
 
 func (c *masterConn) close() {
 	c.once.Do(func() { c.sock.Close() })

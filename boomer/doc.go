@@ -21,5 +21,9 @@
 // The worker survives its master: a broken connection, a reconnect message
 // or a master whose heartbeats stop (masters from 2.13 on send them) leads
 // to reconnection with back-off; users keep running for
-// Options.MasterGoneTimeout and are stopped after that.
+// Options.MasterGoneTimeout and are stopped after that, by a timer, even
+// while a dial hangs. It survives a hostile master too: it dials through a
+// transport of its own that refuses ZMTP frames over 64 MiB before zmq4
+// allocates them and bounds the handshake, so a peer that never greets
+// (a frozen master's kernel still accepts) fails the dial.
 package boomer

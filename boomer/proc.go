@@ -1,6 +1,7 @@
 package boomer
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -56,4 +57,25 @@ func residentBytes() int64 {
 		return 0
 	}
 	return pages * int64(os.Getpagesize())
+}
+
+// fdHeadroom is what the worker holds besides its users' connections:
+// stdio, the runtime's poller, the master connection, and some slack.
+const fdHeadroom = 16
+
+// warnDescriptors logs, before users start, when they cannot all hold a
+// connection under the open-files limit: the ones past it fail with
+// "Too many open files" in the worker, which is then what the run measures.
+// It reports whether it warned.
+func (b *Boomer) warnDescriptors(users int64) bool {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return false
+	}
+	if room := int64(lim.Cur) - fdHeadroom; users > room {
+		b.log.Warn(fmt.Sprintf("%d users need a connection each, the open-files limit %d leaves room for %d: the rest fail with Too many open files in this worker",
+			users, lim.Cur, max(room, 0)), "users", users, "open_files_limit", lim.Cur)
+		return true
+	}
+	return false
 }

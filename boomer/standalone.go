@@ -23,6 +23,7 @@ func (b *Boomer) runStandalone(ctx context.Context, p *pool) error {
 		}
 		host = h
 	}
+	b.warnDescriptors(int64(b.users))
 	b.log.Info("starting users", "users", b.users, "spawn_rate", b.spawnRate, "run_time", b.runTime)
 	start := time.Now()
 	started := 0
@@ -57,7 +58,7 @@ loop:
 	}
 	runs := p.stopAll(0)
 	if left := waitRuns(runs, stopGrace); left > 0 {
-		b.log.Warn("users still busy after stop; their tasks ignore User.Ctx", "users", left)
+		b.log.Warn("users still running after stop: a task or on_stop ignores User.Ctx", "users", left)
 	}
 	b.stats.collect()
 	return nil

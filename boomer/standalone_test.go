@@ -2,6 +2,7 @@ package boomer
 
 import (
 	"context"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -93,5 +94,28 @@ func TestLimiterSpacesSlots(t *testing.T) {
 	cancel()
 	if err := l.wait(ctx); err == nil {
 		t.Error("wait ignored a cancelled context")
+	}
+}
+
+// A task that ignores User.Ctx is named in the log, and the run still
+// ends: it is waited for a bounded time, not forever.
+func TestStandaloneEndsDespiteATaskIgnoringItsContext(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var logs syncBuffer
+	b := NewStandaloneBoomer(Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, 1, 100, 200*time.Millisecond)
+	stubborn := &UserClass{Name: "S", Tasks: []Task{{Name: "t", Fn: func(*User) { <-release }}}}
+	done := make(chan error, 1)
+	go func() { done <- b.Run(context.Background(), stubborn) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run waits forever for a task that ignores its context")
+	}
+	if !strings.Contains(logs.String(), "users still running after stop: a task or on_stop ignores User.Ctx") {
+		t.Errorf("nothing logged about the stubborn task:\n%s", logs.String())
 	}
 }

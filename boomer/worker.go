@@ -49,6 +49,10 @@ type worker struct {
 	reported    map[string]bool // exceptions about the setup sent this test
 	lostAt      time.Time       // when the master went away; zero while connected
 
+	// goneMu serializes the master-gone stop with the master's return.
+	goneMu    sync.Mutex
+	goneTimer *time.Timer // armed while the master is away
+
 	// sentRequests and sentFailures add up the reports of this test that
 	// were handed to the connection, for the totals logged at its end.
 	sentRequests, sentFailures atomic.Int64
@@ -89,10 +93,10 @@ func (b *Boomer) runWorker(ctx context.Context, p *pool) error {
 			t.Stop()
 		}
 		if ctx.Err() != nil || isClosed(b.quit) {
+			w.masterBack()
 			w.stopUsers()
 			return nil
 		}
-		w.checkMasterGone()
 		tries++
 		conn, err := dialMaster(ctx, b.opts.MasterHost, b.opts.MasterPort, b.nodeID, connectTimeout)
 		if err != nil {
@@ -104,11 +108,10 @@ func (b *Boomer) runWorker(ctx context.Context, p *pool) error {
 		end := w.session(ctx, conn)
 		conn.close()
 		if end.done {
+			w.masterBack()
 			return nil
 		}
-		if w.lostAt.IsZero() {
-			w.lostAt = time.Now()
-		}
+		w.masterLost()
 		log.Warn("lost master, reconnecting", "reason", end.reason)
 		wait, tries = end.retry, 0
 	}
@@ -123,15 +126,45 @@ func isClosed(c <-chan struct{}) bool {
 	}
 }
 
-// checkMasterGone stops the users once the master has stayed away longer
-// than MasterGoneTimeout, so a worker without a master stops loading the
-// target; a returning master starts a new test.
-func (w *worker) checkMasterGone() {
-	if w.lostAt.IsZero() || time.Since(w.lostAt) < w.b.opts.MasterGoneTimeout {
+// masterLost starts the count to MasterGoneTimeout when the master goes
+// away. A timer, not a check between dials, stops the users: a dial may
+// hang (a frozen master's kernel still completes connects), and the users
+// must stop loading the target all the same.
+func (w *worker) masterLost() {
+	if !w.lostAt.IsZero() {
 		return
 	}
+	w.lostAt = time.Now()
+	lostAt := w.lostAt
+	w.goneMu.Lock()
+	w.goneTimer = time.AfterFunc(w.b.opts.MasterGoneTimeout, func() { w.masterGone(lostAt) })
+	w.goneMu.Unlock()
+}
+
+// masterBack stops the count: the master acknowledged this worker again,
+// or Run ends. A stop already under way finishes first.
+func (w *worker) masterBack() {
+	w.lostAt = time.Time{}
+	w.goneMu.Lock()
+	if w.goneTimer != nil {
+		w.goneTimer.Stop()
+		w.goneTimer = nil
+	}
+	w.goneMu.Unlock()
+}
+
+// masterGone stops the users once the master has stayed away longer than
+// MasterGoneTimeout, so a worker without a master stops loading the
+// target; a returning master starts a new test.
+func (w *worker) masterGone(lostAt time.Time) {
+	w.goneMu.Lock()
+	defer w.goneMu.Unlock()
+	if w.goneTimer == nil {
+		return // the master came back meanwhile
+	}
+	w.goneTimer = nil
 	if n := w.p.total(); n > 0 {
-		w.b.log.Warn("master gone too long, stopping users", "gone_for", time.Since(w.lostAt).Round(time.Second), "users", n)
+		w.b.log.Warn("master gone too long, stopping users", "gone_for", time.Since(lostAt).Round(time.Second), "users", n)
 		w.stopUsers()
 		w.b.stats.reset()
 	}
@@ -142,7 +175,7 @@ func (w *worker) checkMasterGone() {
 func (w *worker) stopUsers() {
 	runs := w.p.stopAll(w.stopTimeout)
 	if left := waitRuns(runs, w.stopTimeout+stopGrace); left > 0 {
-		w.b.log.Warn("users still busy after stop; their tasks ignore User.Ctx", "users", left)
+		w.b.log.Warn("users still running after stop: a task or on_stop ignores User.Ctx", "users", left)
 	}
 }
 
@@ -188,7 +221,7 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 	}()
 
 	if err := conn.send("client_ready", clientReadyVersion); err != nil {
-		return sessionEnd{reason: err.Error(), retry: time.Second}
+		return sessionEnd{reason: conn.why(err), retry: time.Second}
 	}
 	ackWait := time.NewTimer(connectTimeout)
 	defer ackWait.Stop()
@@ -205,7 +238,7 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 			w.shutdown(conn, true)
 			return sessionEnd{done: true}
 		case err := <-recvErr:
-			return sessionEnd{reason: err.Error()}
+			return sessionEnd{reason: conn.why(err)}
 		case reason := <-hbLost:
 			return sessionEnd{reason: reason}
 		case <-ackWait.C:
@@ -213,9 +246,8 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 				continue
 			}
 			b.log.Info("no ack from master yet, sending client_ready again")
-			w.checkMasterGone()
 			if err := conn.send("client_ready", clientReadyVersion); err != nil {
-				return sessionEnd{reason: err.Error(), retry: time.Second}
+				return sessionEnd{reason: conn.why(err), retry: time.Second}
 			}
 			ackWait.Reset(connectTimeout)
 		case m := <-msgs:
@@ -223,7 +255,7 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 			case "ack":
 				idx, _ := asStringMap(m.Data)
 				b.log.Info("master acknowledged this worker", "index", idx["index"])
-				w.lostAt = time.Time{}
+				w.masterBack()
 				if !acked {
 					acked = true
 					wg.Add(1)
@@ -407,6 +439,14 @@ func (w *worker) spawn(conn *masterConn, data any) {
 			w.sendException(conn, e)
 		}
 	}
+	var want int64
+	for _, n := range target {
+		want += n
+	}
+	// Once a test, when a spawn first asks for more than fits.
+	if !w.reported["fds"] && b.warnDescriptors(want) {
+		w.reported["fds"] = true
+	}
 	w.p.setOptions(opts)
 	host := spawnHost
 	var err error
@@ -468,7 +508,7 @@ func (w *worker) shutdown(conn *masterConn, sayQuit bool) {
 	}
 	w.logTotals("quit")
 	if left := waitRuns(runs, w.stopTimeout+stopGrace); left > 0 {
-		w.b.log.Warn("users still busy after stop; their tasks ignore User.Ctx", "users", left)
+		w.b.log.Warn("users still running after stop: a task or on_stop ignores User.Ctx", "users", left)
 	}
 	if sayQuit {
 		if err := conn.send("quit", nil); err != nil {

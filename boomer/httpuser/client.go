@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -48,11 +49,22 @@ type Options struct {
 	ResponseTimeout time.Duration
 	// UserAgent is sent with every request; empty means "serverlab-boomer".
 	UserAgent string
+	// MaxBody is the most body bytes a response may have; a longer one is
+	// a failure (BodyTooLargeError) and its connection is dropped, as
+	// curl's --max-filesize does. 0 means DefaultMaxBody. Bodies are
+	// counted and discarded as they arrive, never kept, so a user holds a
+	// few KiB whatever the server sends.
+	MaxBody int64
 }
+
+// DefaultMaxBody is far above the site's largest file (a photo of a few
+// hundred KiB) and far below what hurts a worker.
+const DefaultMaxBody = 16 << 20
 
 // Client is one user's connection to a target. It is not safe for
 // concurrent use: each user calls it from its own goroutine.
 type Client struct {
+	ctx    context.Context // ends dials and requests of a stopped user
 	opts   Options
 	addr   string // host:port to dial
 	host   string // the Host header
@@ -92,7 +104,11 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "serverlab-boomer"
 	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
 	c := &Client{
+		ctx:    ctx,
 		opts:   opts,
 		addr:   net.JoinHostPort(u.Hostname(), port),
 		host:   u.Host,
@@ -213,19 +229,107 @@ func (c *Client) do(path, name string) (int64, error) {
 	}
 	resp := &c.resp
 	resp.Reset()
-	if err := resp.Read(c.br); err != nil {
+	if err := readHead(&resp.Header, c.br); err != nil {
 		c.drop()
 		return 0, c.wireError(err, conn)
 	}
-	if werr != nil || c.opts.Close || resp.ConnectionClose() {
+	n, untilClose, err := readBody(&resp.Header, c.br, c.opts.MaxBody)
+	if err != nil {
+		c.drop()
+		var big *BodyTooLargeError
+		if errors.As(err, &big) {
+			return 0, err
+		}
+		return 0, c.wireError(err, conn)
+	}
+	if werr != nil || untilClose || c.opts.Close || resp.Header.ConnectionClose() {
 		c.drop()
 	}
-	n := int64(len(resp.Body()))
 	if status := resp.StatusCode(); status >= 400 && status < 600 {
 		return n, &StatusError{Status: status, Reason: string(resp.Header.StatusMessage()), URL: name}
 	}
 	return n, nil
 }
+
+// readHead reads a response's head, past any interim 1xx response.
+func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
+	for {
+		if err := h.Read(br); err != nil {
+			return err
+		}
+		if s := h.StatusCode(); s < 100 || s > 199 || s == 101 {
+			return nil
+		}
+		h.Reset()
+	}
+}
+
+// readBody reads the body that follows head h and throws it away, counting
+// it: the users only need its length, which is what Locust records. A body
+// past max fails before more than max bytes of it are read; a body
+// announced past max fails before any is read. untilClose says the body
+// ended with the connection.
+func readBody(h *fasthttp.ResponseHeader, br *bufio.Reader, max int64) (n int64, untilClose bool, err error) {
+	if s := h.StatusCode(); s == 204 || s == 304 || s == 101 {
+		return 0, false, nil
+	}
+	switch cl := h.ContentLength(); {
+	case cl >= 0:
+		if int64(cl) > max {
+			return 0, false, &BodyTooLargeError{Max: max, Announced: int64(cl)}
+		}
+		n, err = io.CopyN(io.Discard, br, int64(cl))
+		if err == io.EOF {
+			err = &IncompleteReadError{Read: n, Expected: int64(cl) - n}
+		}
+		return n, false, err
+	case cl == -1: // chunked
+		n, err = discardAtMost(httputil.NewChunkedReader(br), max)
+		if err == nil {
+			err = skipTrailer(br)
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, false, err
+	default: // no length: the body runs until the server closes
+		n, err = discardAtMost(br, max)
+		return n, true, err
+	}
+}
+
+// discardAtMost reads r to its end, failing once more than max bytes came.
+func discardAtMost(r io.Reader, max int64) (int64, error) {
+	n, err := io.Copy(io.Discard, io.LimitReader(r, max+1))
+	if err != nil {
+		return n, err
+	}
+	if n > max {
+		return n, &BodyTooLargeError{Max: max, Announced: -1}
+	}
+	return n, nil
+}
+
+// skipTrailer reads the trailer fields after a chunked body, up to the
+// empty line that ends the response.
+func skipTrailer(br *bufio.Reader) error {
+	for i := 0; ; i++ {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			return nil
+		}
+		if i == maxTrailers {
+			return errMalformed
+		}
+	}
+}
+
+// maxTrailers is how many trailer fields a chunked body may end with;
+// Python's http.client allows 100 header lines.
+const maxTrailers = 100
 
 // connection returns the open connection, or dials a new one. A kept-alive
 // connection the server has closed meanwhile is replaced first, as
@@ -249,8 +353,13 @@ func (c *Client) connection() (*countingConn, error) {
 	if conn != nil {
 		c.drop()
 	}
-	nc, err := c.dialer.Dial("tcp", c.addr)
+	// The user's context ends a dial in progress: a user being stopped
+	// must not wait out the connect timeout in a full backlog.
+	nc, err := c.dialer.DialContext(c.ctx, "tcp", c.addr)
 	if err != nil {
+		if c.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
 		if isTimeout(err) {
 			return nil, &dialError{&TimeoutError{Addr: c.addr, After: c.opts.ConnectTimeout, Connect: true}}
 		}
@@ -304,22 +413,25 @@ func (c *Client) wireError(err error, conn *countingConn) error {
 	if conn.read == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 		return errRemoteDisconnected
 	}
+	var short *IncompleteReadError
+	if errors.As(err, &short) {
+		return err
+	}
 	// Python reads the status line first and judges it alone.
 	if line, ok := badStatusLine(conn.head); ok {
 		return &BadStatusLineError{Line: line}
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		if want := c.resp.Header.ContentLength(); want > 0 {
-			if end := bytes.Index(conn.head, []byte("\r\n\r\n")); end >= 0 {
-				got := conn.read - int64(end+4)
-				if got >= 0 && got < int64(want) {
-					return &IncompleteReadError{Read: got, Expected: int64(want) - got}
-				}
-			}
-		}
 		return errIncompleteRead
 	}
-	return err
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return err
+	}
+	// What is left is fasthttp's or the chunk reader's complaint about the
+	// bytes, which quotes them: one name keeps every garbled response in
+	// one Failures row.
+	return errMalformed
 }
 
 // badStatusLine applies the check of Python's http.client to the first
@@ -463,6 +575,17 @@ type BadStatusLineError struct {
 
 func (e *BadStatusLineError) Error() string { return "bad status line " + strconv.Quote(e.Line) }
 
+// BodyTooLargeError is a response whose body is longer than
+// Options.MaxBody.
+type BodyTooLargeError struct {
+	Max       int64
+	Announced int64 // the Content-Length, or -1 when the body had none
+}
+
+func (e *BodyTooLargeError) Error() string {
+	return "response body over " + strconv.FormatInt(e.Max, 10) + " bytes"
+}
+
 // IncompleteReadError is a response body cut short of its Content-Length.
 type IncompleteReadError struct {
 	Read, Expected int64 // bytes of the body read, and still missing
@@ -478,4 +601,5 @@ var (
 	ErrClosed             = errors.New("client closed")
 	errRemoteDisconnected = errors.New("remote end closed connection without response")
 	errIncompleteRead     = errors.New("connection broken: incomplete read")
+	errMalformed          = errors.New("malformed response")
 )

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,6 +133,48 @@ func (s *scripted) serve(c *net.TCPConn) {
 				time.Sleep(50 * time.Millisecond)
 				c.Write([]byte("x"))
 			}
+		case path == "/huge-length":
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4611686018427387904\r\n\r\nxyz"))
+			return
+		case path == "/endless-chunked":
+			c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+			chunk := []byte(fmt.Sprintf("%x\r\n%s\r\n", 64<<10, strings.Repeat("z", 64<<10)))
+			for {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+		case path == "/endless-until-close":
+			c.Write([]byte("HTTP/1.1 200 OK\r\n\r\n"))
+			block := []byte(strings.Repeat("u", 64<<10))
+			for {
+				if _, err := c.Write(block); err != nil {
+					return
+				}
+			}
+		case strings.HasPrefix(path, "/chunked-mib/"):
+			// N MiB in 64 KiB chunks, then a trailer field.
+			var mib int
+			fmt.Sscan(strings.TrimPrefix(path, "/chunked-mib/"), &mib)
+			c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+			chunk := []byte(fmt.Sprintf("%x\r\n%s\r\n", 64<<10, strings.Repeat("z", 64<<10)))
+			for range mib * 16 {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+			c.Write([]byte("0\r\nX-Trailer: 1\r\n\r\n"))
+		case path == "/until-close":
+			c.Write([]byte("HTTP/1.0 200 OK\r\n\r\nuntil close"))
+			return
+		case strings.HasPrefix(path, "/bad-head/"):
+			// A valid status line, then a header fasthttp refuses, with
+			// bytes that differ on every request.
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: " + strings.TrimPrefix(path, "/bad-head/") + "\r\n\r\n"))
+			return
+		case strings.HasPrefix(path, "/bad-chunk/"):
+			c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + strings.TrimPrefix(path, "/bad-chunk/") + "\r\n"))
+			return
 		case path == "/missing":
 			c.Write([]byte("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"))
 		case path == "/boom":
@@ -253,6 +296,14 @@ func TestFailuresAreNamedAsHttpUserNamesThem(t *testing.T) {
 			"ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(3 bytes read, 7 more expected)', IncompleteRead(3 bytes read, 7 more expected)))"},
 		{"/garbage", "", Options{}, "/garbage", `BadStatusLine('garbage\r\n')`},
 		{"/half-line", "", Options{}, "/half-line", `BadStatusLine('HTTP/1.1 2')`},
+		{"/huge-length", "", Options{}, "/huge-length", "ResponseTooLarge('Response body over 16777216 bytes (max body)')"},
+		{"/endless-chunked", "", Options{MaxBody: 1 << 20}, "/endless-chunked", "ResponseTooLarge('Response body over 1048576 bytes (max body)')"},
+		{"/endless-until-close", "", Options{MaxBody: 1 << 20}, "/endless-until-close", "ResponseTooLarge('Response body over 1048576 bytes (max body)')"},
+		{"/chunked-mib/2", "", Options{MaxBody: 1 << 20}, "/chunked-mib/2", "ResponseTooLarge('Response body over 1048576 bytes (max body)')"},
+		{"/bad-head/x1q", "", Options{}, "/bad-head/x1q", "ProtocolError('Malformed response')"},
+		{"/bad-head/9z7", "", Options{}, "/bad-head/9z7", "ProtocolError('Malformed response')"},
+		{"/bad-chunk/zz", "", Options{}, "/bad-chunk/zz", "ProtocolError('Malformed response')"},
+		{"/bad-chunk/q9", "", Options{}, "/bad-chunk/q9", "ProtocolError('Malformed response')"},
 		{"/hang", "", Options{ResponseTimeout: 200 * time.Millisecond}, "/hang",
 			`ReadTimeout(ReadTimeoutError("HTTPConnectionPool(host='127.0.0.1', port=` + port(s.url()) + `): Read timed out. (read timeout=0.2)"))`},
 	}
@@ -267,6 +318,74 @@ func TestFailuresAreNamedAsHttpUserNamesThem(t *testing.T) {
 		if got.ok || got.name != tt.wantName || got.err != tt.want {
 			t.Errorf("GET %s recorded %+v, want failure %q named %q", tt.path, got, tt.want, tt.wantName)
 		}
+	}
+}
+
+// Bodies are counted, not kept: a chunked body, one that runs until the
+// server closes, and a body at the limit all succeed with their length.
+func TestBodiesAreCounted(t *testing.T) {
+	s := newScripted(t)
+	for _, tt := range []struct {
+		path string
+		want int64
+	}{
+		{"/chunked-mib/1", 1 << 20},
+		{"/until-close", int64(len("until close"))},
+		{"/", 5},
+	} {
+		c := newClient(t, s.url(), Options{MaxBody: 1 << 20})
+		var r recorder
+		if err := c.GET(&r, tt.path, ""); err != nil {
+			t.Errorf("GET %s: %v", tt.path, err)
+			continue
+		}
+		if got := r.last(t); !got.ok || got.length != tt.want {
+			t.Errorf("GET %s recorded %+v, want success of %d bytes", tt.path, got, tt.want)
+		}
+		// The connection stays usable after a chunked body and its trailer.
+		if err := c.GET(&r, "/", ""); err != nil {
+			t.Errorf("GET / after %s: %v", tt.path, err)
+		}
+	}
+}
+
+// A body of hundreds of MiB under a limit above it passes through a few
+// KiB of buffer: the heap stays small while it streams.
+func TestLargeBodyKeepsHeapBounded(t *testing.T) {
+	s := newScripted(t)
+	const mib = 512
+	c := newClient(t, s.url(), Options{MaxBody: 1 << 30})
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	var r recorder
+	err := c.GET(&r, fmt.Sprintf("/chunked-mib/%d", mib), "")
+	close(done)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.last(t); got.length != mib<<20 {
+		t.Errorf("recorded %+v, want %d bytes", got, mib<<20)
+	}
+	if p := peak.Load(); p > 64<<20 {
+		t.Errorf("heap reached %d MiB while a %d MiB body streamed", p>>20, mib)
 	}
 }
 
@@ -288,33 +407,7 @@ func TestResponseTimeoutIsPerWait(t *testing.T) {
 // A listener that never accepts, with its backlog full: the kernel drops
 // the SYN and the connect timeout is what ends the request.
 func TestConnectTimeout(t *testing.T) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := unix.Getsockname(fd)
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
-	var fill []net.Conn
-	defer func() {
-		for _, c := range fill {
-			c.Close()
-		}
-	}()
-	// Fill the backlog until a connect no longer completes at once.
-	for range 16 {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			break
-		}
-		fill = append(fill, c)
-	}
+	addr := fullBacklog(t)
 	c := newClient(t, "http://"+addr, Options{ConnectTimeout: 300 * time.Millisecond})
 	var r recorder
 	c.GET(&r, "/", "")
@@ -336,6 +429,61 @@ func TestConnectionRefused(t *testing.T) {
 	c.GET(&r, "/", "")
 	if got, want := r.last(t).err, "ConnectionRefusedError(111, 'Connection refused')"; got != want {
 		t.Errorf("recorded %q, want %q", got, want)
+	}
+}
+
+// fullBacklog returns the address of a listener that never accepts and
+// whose backlog is full, so that a connect to it hangs until a timeout.
+func fullBacklog(t *testing.T) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	// Fill the backlog until a connect no longer completes at once.
+	for range 16 {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	return addr
+}
+
+// A user stopped while its connect waits in a full backlog ends at once,
+// not when the connect timeout runs out.
+func TestCancelEndsADial(t *testing.T) {
+	addr := fullBacklog(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := New(ctx, "http://"+addr, Options{ConnectTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r recorder
+	done := make(chan error)
+	go func() { done <- c.GET(&r, "/", "") }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("GET after cancel: %v, want ErrClosed", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a cancelled user still waits in its connect")
+	}
+	if len(r.got) != 0 {
+		t.Errorf("recorded %+v for a dial cut short by the user stopping", r.got)
 	}
 }
 

@@ -22,6 +22,7 @@ func ErrorName(err error) string {
 		timeout *TimeoutError
 		badLine *BadStatusLineError
 		short   *IncompleteReadError
+		big     *BodyTooLargeError
 		errno   syscall.Errno
 	)
 	switch {
@@ -46,6 +47,12 @@ func ErrorName(err error) string {
 		return "BadStatusLine(" + pyRepr(badLine.Line) + ")"
 	case errors.As(err, &short):
 		return "ChunkedEncodingError(ProtocolError(" + pyRepr("Connection broken: "+short.Error()) + ", " + short.Error() + "))"
+	case errors.As(err, &big):
+		// requests has no size cap; the name says which limit ran out,
+		// never the size the server announced, so that it groups.
+		return "ResponseTooLarge(" + pyRepr("Response body over "+strconv.FormatInt(big.Max, 10)+" bytes (max body)") + ")"
+	case errors.Is(err, errMalformed):
+		return "ProtocolError('Malformed response')"
 	case errors.Is(err, errIncompleteRead):
 		return "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead'))"
 	case errors.As(err, &errno):

@@ -35,6 +35,10 @@ and runs its user classes: LabUser BrowserUser HammerUser SlowIOUser CPUUser.
                          each next one (default 10; 0: forever)
                          A master's --connect-timeout and --response-timeout
                          win over these two.
+  --max-body SIZE        the largest response body a request may get: bytes,
+                         or with k, M or G (default 16M); a longer one is the
+                         failure ResponseTooLarge('Response body over N bytes
+                         (max body)'). Bodies are counted, never kept.
   --loglevel LEVEL       DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)
   --run-tasks CLASS      run each task of CLASS once against -H, print the
                          outcomes and exit (1 if any request failed)
@@ -61,6 +65,7 @@ type config struct {
 	// name them (standalone, --run-tasks, a locustfile without them).
 	connectTimeout  time.Duration
 	responseTimeout time.Duration
+	maxBody         int64
 	level           slog.Level
 	runTasks        string
 	standalone      bool
@@ -88,6 +93,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&cfg.close, "close", false, "")
 	connectTimeout := fs.String("connect-timeout", "5", "")
 	responseTimeout := fs.String("response-timeout", "10", "")
+	maxBody := fs.String("max-body", "16M", "")
 	level := fs.String("loglevel", "INFO", "")
 	fs.StringVar(&cfg.runTasks, "run-tasks", "", "")
 	fs.BoolVar(&cfg.standalone, "standalone", false, "")
@@ -119,6 +125,9 @@ func parseFlags(args []string) (*config, error) {
 	if cfg.responseTimeout, err = parseSeconds("--response-timeout", *responseTimeout); err != nil {
 		return nil, err
 	}
+	if cfg.maxBody, err = parseSize("--max-body", *maxBody); err != nil {
+		return nil, err
+	}
 	cfg.host = strings.TrimSpace(cfg.host)
 	switch {
 	case cfg.masterHost == "":
@@ -133,8 +142,8 @@ func parseFlags(args []string) (*config, error) {
 		return nil, fmt.Errorf("--max-rps %d: want 0 (unlimited) or more", cfg.maxRPS)
 	case cfg.users < 1:
 		return nil, fmt.Errorf("--users %d: want 1 or more", cfg.users)
-	case !(cfg.spawnRate > 0):
-		return nil, fmt.Errorf("--spawn-rate %v: want more than 0", cfg.spawnRate)
+	case !(cfg.spawnRate > 0) || math.IsInf(cfg.spawnRate, 0):
+		return nil, fmt.Errorf("--spawn-rate %v: want a number of users a second, more than 0", cfg.spawnRate)
 	case cfg.standalone && cfg.runTasks != "":
 		return nil, errors.New("--standalone and --run-tasks exclude each other")
 	}
@@ -203,6 +212,36 @@ func parseSeconds(flagName, s string) (time.Duration, error) {
 	return time.Duration(v * float64(time.Second)), nil
 }
 
+// parseSize reads a byte count as curl's --max-filesize does: a number,
+// optionally followed by k, M or G (powers of 1024).
+func parseSize(flagName, s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	if t != "" {
+		switch t[len(t)-1] {
+		case 'k', 'K':
+			mult = 1 << 10
+		case 'm', 'M':
+			mult = 1 << 20
+		case 'g', 'G':
+			mult = 1 << 30
+		}
+		if mult > 1 {
+			t = t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > maxBodyLimit/mult {
+		return 0, fmt.Errorf("%s %q: want a size such as 16M, 512k or 1048576, at most 1G", flagName, s)
+	}
+	return n * mult, nil
+}
+
+// maxBodyLimit bounds --max-body: a body is discarded as it streams, so
+// memory does not grow with it, but a GiB a response is already far
+// beyond any page a lab target serves.
+const maxBodyLimit = 1 << 30
+
 // maxTimeout keeps a timeout within what a time.Duration holds.
 const maxTimeout = 24 * time.Hour
 
@@ -231,11 +270,19 @@ func timeoutOption(parsed map[string]any, key string, def time.Duration) time.Du
 	return time.Duration(v * float64(time.Second))
 }
 
-// checkURL accepts what httpuser can load: http://HOST[:PORT][/path].
+// checkURL accepts what httpuser can load: http://HOST[:PORT][/path],
+// with a port a connection can be made to.
 func checkURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
+	if err != nil || u.Scheme != "http" || u.Hostname() == "" {
 		return fmt.Errorf("%q: want http://HOST[:PORT]", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %s: want 1..65535", s, p)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("%q: empty port", s)
 	}
 	return nil
 }
@@ -252,7 +299,8 @@ func hostResolver(template, fallback string) func(string, map[string]any) (strin
 				return template, nil
 			}
 			if model, _ := parsed["target"].(string); model != "" {
-				return strings.ReplaceAll(template, "{model}", model), nil
+				h := strings.ReplaceAll(template, "{model}", model)
+				return h, checkURL(h)
 			}
 		}
 		if fallback != "" {

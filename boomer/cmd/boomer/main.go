@@ -108,7 +108,7 @@ func runUsers(ctx context.Context, cfg *config, stdout, stderr io.Writer, log *s
 }
 
 func httpOptionsFor(cfg *config) httpuser.Options {
-	return httpuser.Options{Close: cfg.close, ConnectTimeout: cfg.connectTimeout, ResponseTimeout: cfg.responseTimeout}
+	return httpuser.Options{Close: cfg.close, ConnectTimeout: cfg.connectTimeout, ResponseTimeout: cfg.responseTimeout, MaxBody: cfg.maxBody}
 }
 
 func writeHeapProfile(path string) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"serverlab/internal/repo"
 )
@@ -38,6 +41,17 @@ func TestBadUsageIsOneLineAndExit2(t *testing.T) {
 		{[]string{"--connect-timeout", "soon"}, "--connect-timeout"},
 		{[]string{"--response-timeout", "-1"}, "--response-timeout"},
 		{[]string{"--response-timeout", "1e300"}, "--response-timeout"},
+		{[]string{"--spawn-rate", "Inf"}, "--spawn-rate +Inf"},
+		{[]string{"--spawn-rate", "NaN"}, "--spawn-rate NaN"},
+		{[]string{"--spawn-rate", "-3"}, "--spawn-rate -3"},
+		{[]string{"-H", "http://127.0.0.1:99999"}, "port 99999"},
+		{[]string{"-H", "http://127.0.0.1:0"}, "port 0"},
+		{[]string{"-H", "http://127.0.0.1:"}, "empty port"},
+		{[]string{"-H", "http://:8080"}, "want http://HOST"},
+		{[]string{"--target-url", "http://target-{model}:70000"}, "port 70000"},
+		{[]string{"--max-body", "0"}, "--max-body"},
+		{[]string{"--max-body", "2G"}, "--max-body"},
+		{[]string{"--max-body", "lots"}, "--max-body"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -59,7 +73,7 @@ func TestHelpNamesEveryFlag(t *testing.T) {
 	}
 	for _, f := range []string{"--master-host", "--master-port", "-H, --host", "--target-url", "--max-fds",
 		"--max-rps", "--close", "--connect-timeout", "--response-timeout", "--loglevel", "--run-tasks", "--standalone", "--users", "--spawn-rate",
-		"--run-time", "--cpuprofile", "--memprofile", "LabUser", "CPUUser"} {
+		"--run-time", "--max-body", "--cpuprofile", "--memprofile", "LabUser", "CPUUser"} {
 		if !strings.Contains(out.String(), f) {
 			t.Errorf("--help does not mention %s", f)
 		}
@@ -75,6 +89,14 @@ func TestFlagsParse(t *testing.T) {
 	if cfg.masterHost != "10.0.0.1" || cfg.masterPort != 6000 || cfg.host != "http://127.0.0.1:9/" ||
 		cfg.maxRPS != 50 || !cfg.close || cfg.runTime != 90*time.Second {
 		t.Errorf("parsed %+v", cfg)
+	}
+	if cfg.maxBody != 16<<20 {
+		t.Errorf("--max-body defaults to %d, want 16 MiB", cfg.maxBody)
+	}
+	for in, want := range map[string]int64{"512k": 512 << 10, "1048576": 1 << 20, "1G": 1 << 30, "3M": 3 << 20} {
+		if cfg, err := parseFlags([]string{"--max-body", in}); err != nil || cfg.maxBody != want {
+			t.Errorf("--max-body %s: %v, %v; want %d", in, cfg, err, want)
+		}
 	}
 	if cfg, _ := parseFlags([]string{"--run-time", "1h30m"}); cfg.runTime != 90*time.Minute {
 		t.Errorf("--run-time 1h30m = %v", cfg.runTime)
@@ -96,6 +118,8 @@ func TestHostResolution(t *testing.T) {
 		{"http://target-{model}:8080", "", "", map[string]any{"target": 3}, "", "no host"},
 		{"", "", "", target, "", "no host"},
 		{"", "", "not a url", target, "", "want http://"},
+		{"", "http://h:1", "http://127.0.0.1:99999", target, "", "port 99999"},
+		{"http://target-{model}:8080", "", "", map[string]any{"target": "x:9"}, "", "want"},
 	}
 	for _, tt := range tests {
 		got, err := hostResolver(tt.template, tt.fallback)(tt.spawnHost, tt.parsed)
@@ -300,5 +324,78 @@ func TestTimeoutDefaultsAreTheLocustfiles(t *testing.T) {
 	}
 	if cfg.connectTimeout != 5*time.Second || cfg.responseTimeout != 10*time.Second {
 		t.Errorf("defaults %v and %v, the README argues 5s and 10s", cfg.connectTimeout, cfg.responseTimeout)
+	}
+}
+
+// A target announcing a body of 2^62 bytes: one failed request with a
+// stable name, exit 1, no panic and no allocation of it.
+func TestRunTasksRefusesAHugeBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4611686018427387904\r\n\r\nxx"))
+				}
+			}()
+		}
+	}()
+	var out, errb bytes.Buffer
+	code := run([]string{"--run-tasks", "HammerUser", "-H", "http://" + ln.Addr().String(), "--max-body", "1M"}, &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "ResponseTooLarge('Response body over 1048576 bytes (max body)')") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and ResponseTooLarge", code, out.String(), errb.String())
+	}
+}
+
+// Users stopped at the end of the run time while their connects wait in
+// a full backlog end with the run, not when the connect timeout does, and
+// nothing is blamed on tasks ignoring User.Ctx.
+func TestStandaloneStopsOnTimeWithDialsInFlight(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	for range 16 {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		defer c.Close()
+	}
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := run([]string{"--standalone", "-H", "http://" + addr, "--users", "20", "--spawn-rate", "1000",
+		"--run-time", "1s", "--connect-timeout", "120", "--loglevel", "WARNING"}, &out, &errb)
+	took := time.Since(start)
+	if code != 0 {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	if took > 30*time.Second {
+		t.Errorf("a 1 s run took %s: its users waited out their connects", took.Round(time.Second))
+	}
+	if strings.Contains(errb.String(), "ignores User.Ctx") {
+		t.Errorf("the stop blamed the tasks: %q", errb.String())
 	}
 }

@@ -1,0 +1,74 @@
+package itest
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"serverlab/internal/locusts"
+	"serverlab/internal/testbin"
+)
+
+// requestsServed reads serverlab_requests_total from a target's /metrics.
+func requestsServed(t *testing.T, admin string) float64 {
+	t.Helper()
+	res, err := http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var sum float64
+	for _, m := range regexp.MustCompile(`(?m)^serverlab_requests_total(?:\{[^}]*\})? (\S+)$`).FindAllStringSubmatch(string(b), -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		sum += v
+	}
+	return sum
+}
+
+// A master frozen with SIGSTOP keeps its port open (the kernel completes
+// connects) and says nothing: the worker notices the missing heartbeats,
+// its dials to the frozen master time out in the handshake, and once the
+// master has been gone for the master-gone timeout (60 s) the users stop
+// and the target gets no more requests.
+func TestFrozenMasterStopsTheUsers(t *testing.T) {
+	l := need(t, locusts.Pinned)
+	target, admin := startModel(t, "epoll", "--admin-addr", "127.0.0.1:0")
+	port, webPort := testbin.FreePort(t), testbin.FreePort(t)
+	worker := startWorker(t, port, "-H", target)
+	master := start(t, "web master", l.Path, masterArgs(t, port,
+		"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))...)
+	web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
+	eventually(t, 30*time.Second, "the worker to connect", func() (bool, string) {
+		r, err := getStats(web)
+		return err == nil && len(r.Workers) == 1, fmt.Sprintf("%+v %v", r, err)
+	})
+	postForm(t, web+"/swarm", url.Values{"user_count": {"5"}, "spawn_rate": {"5"}, "host": {target}, "target": {"epoll"}})
+	eventually(t, 30*time.Second, "requests to reach the target", func() (bool, string) {
+		n := requestsServed(t, admin)
+		return n > 0, fmt.Sprintf("%v requests", n)
+	})
+
+	master.signal(syscall.SIGSTOP)
+	defer master.signal(syscall.SIGCONT)
+	eventually(t, 120*time.Second, "the worker to stop its users", func() (bool, string) {
+		out := worker.out.String()
+		return strings.Contains(out, "master gone too long, stopping users"), tail(out, 5)
+	})
+	out := worker.out.String()
+	if !strings.Contains(out, "no ZMTP handshake from master within 5s") {
+		t.Errorf("the worker's dials to the frozen master were not logged as such:\n%s", tail(out, 20))
+	}
+	before := requestsServed(t, admin)
+	time.Sleep(3 * time.Second)
+	if after := requestsServed(t, admin); after != before {
+		t.Errorf("the target still got %v requests after the users stopped", after-before)
+	}
+}
