@@ -39,7 +39,7 @@ func requestsServed(t *testing.T, admin string) float64 {
 // master has been gone for the master-gone timeout (60 s) the users stop
 // and the target gets no more requests.
 func TestFrozenMasterStopsTheUsers(t *testing.T) {
-	l := need(t, locusts.Pinned)
+	l := testbin.Locust(t, locusts.Pinned)
 	target, admin := startModel(t, "epoll", "--admin-addr", "127.0.0.1:0")
 	port, webPort := testbin.FreePort(t), testbin.FreePort(t)
 	worker := startWorker(t, port, "-H", target)
@@ -56,15 +56,15 @@ func TestFrozenMasterStopsTheUsers(t *testing.T) {
 		return n > 0, fmt.Sprintf("%v requests", n)
 	})
 
-	master.signal(syscall.SIGSTOP)
-	defer master.signal(syscall.SIGCONT)
+	master.Signal(syscall.SIGSTOP)
+	defer master.Signal(syscall.SIGCONT)
 	eventually(t, 120*time.Second, "the worker to stop its users", func() (bool, string) {
-		out := worker.out.String()
-		return strings.Contains(out, "master gone too long, stopping users"), tail(out, 5)
+		out := worker.Out.String()
+		return strings.Contains(out, "master gone too long, stopping users"), testbin.Tail(out, 5)
 	})
-	out := worker.out.String()
+	out := worker.Out.String()
 	if !strings.Contains(out, "no ZMTP handshake from master within 5s") {
-		t.Errorf("the worker's dials to the frozen master were not logged as such:\n%s", tail(out, 20))
+		t.Errorf("the worker's dials to the frozen master were not logged as such:\n%s", testbin.Tail(out, 20))
 	}
 	before := requestsServed(t, admin)
 	time.Sleep(3 * time.Second)
