@@ -11,9 +11,11 @@
 // Each user records into its own shard, so recording takes no lock shared
 // between users; the reporter drains the shards.
 //
-// Users yield after every task that does not wait, so hundreds of users
+// Users yield after every task that does not wait, and a connection
+// attempt that fails at once takes at least 10 ms, so hundreds of users
 // failing at once (a dial refused with EMFILE never blocks) cannot starve
-// the goroutines that send heartbeats and reports. On quit the stats are
+// the goroutines that send heartbeats and reports, nor a master on the
+// same machine. On quit the stats are
 // sealed and the last report leaves before the users are waited for: a
 // master waits only half a second for it. The worker logs its own totals
 // at the end of each test ("test totals").

@@ -170,11 +170,13 @@ func (c *Client) GET(r Recorder, path, name string) error {
 // minFailedDial is the least time a failed connection attempt takes. A
 // dial refused at once (EMFILE in the worker, a closed port on loopback)
 // would otherwise make a user without wait time spin: hundreds of them
-// keep every CPU busy failing, and the worker's reports to the master
-// wait for a turn. A Python user in the same spot is slowed by its
-// interpreter; a millisecond still lets a user fail a thousand times a
-// second, and a request that connects never waits here.
-const minFailedDial = time.Millisecond
+// keep every CPU busy failing, and the worker's reports to the master, and
+// the master itself on the same machine, wait for a turn. A Python worker
+// in the same spot records a few thousand such failures a second in all,
+// slowed by its interpreter; at 10 ms a user still fails a hundred times a
+// second (200 users: 20,000 a second), and a request that connects never
+// waits here.
+const minFailedDial = 10 * time.Millisecond
 
 // pause waits d, or less if the client is closed meanwhile.
 func (c *Client) pause(d time.Duration) {
