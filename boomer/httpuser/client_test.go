@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"serverlab/internal/testbin"
 )
 
 // record is one outcome a Client reported.
@@ -407,7 +407,7 @@ func TestResponseTimeoutIsPerWait(t *testing.T) {
 // A listener that never accepts, with its backlog full: the kernel drops
 // the SYN and the connect timeout is what ends the request.
 func TestConnectTimeout(t *testing.T) {
-	addr := fullBacklog(t)
+	addr := testbin.FullBacklog(t)
 	c := newClient(t, "http://"+addr, Options{ConnectTimeout: 300 * time.Millisecond})
 	var r recorder
 	c.GET(&r, "/", "")
@@ -432,38 +432,10 @@ func TestConnectionRefused(t *testing.T) {
 	}
 }
 
-// fullBacklog returns the address of a listener that never accepts and
-// whose backlog is full, so that a connect to it hangs until a timeout.
-func fullBacklog(t *testing.T) string {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := unix.Getsockname(fd)
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
-	// Fill the backlog until a connect no longer completes at once.
-	for range 16 {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			break
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	return addr
-}
-
 // A user stopped while its connect waits in a full backlog ends at once,
 // not when the connect timeout runs out.
 func TestCancelEndsADial(t *testing.T) {
-	addr := fullBacklog(t)
+	addr := testbin.FullBacklog(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := New(ctx, "http://"+addr, Options{ConnectTimeout: time.Minute})
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
@@ -118,35 +116,8 @@ func refusing(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
-// fullBacklog returns a URL whose listener never accepts and whose
-// backlog is full: the kernel drops new SYNs, and connecting times out.
-func fullBacklog(t *testing.T) string {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", itoa(sa.(*unix.SockaddrInet4).Port))
-	for range 8 {
-		c, err := net.DialTimeout("tcp", addr, 200*millisecond)
-		if err != nil {
-			break
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	return "http://" + addr
-}
+// fullBacklog returns a URL whose connects time out (testbin.FullBacklog).
+func fullBacklog(t *testing.T) string { return "http://" + testbin.FullBacklog(t) }
 
 // Every way a request can fail, met by a Python worker running
 // locustfile.py and by bin/boomer, each under its own Locust 2.47.0

@@ -147,7 +147,3 @@ func aggregated(t *testing.T, prefix string) (requests, fails int) {
 }
 
 func joinLines(s []string) string { return strings.Join(s, "\n") }
-
-const millisecond = time.Millisecond
-
-func itoa(n int) string { return strconv.Itoa(n) }

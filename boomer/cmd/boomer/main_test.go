@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"serverlab/internal/repo"
+	"serverlab/internal/testbin"
 )
 
 func TestBadUsageIsOneLineAndExit2(t *testing.T) {
@@ -364,26 +363,7 @@ func TestRunTasksRefusesAHugeBody(t *testing.T) {
 // a full backlog end with the run, not when the connect timeout does, and
 // nothing is blamed on tasks ignoring User.Ctx.
 func TestStandaloneStopsOnTimeWithDialsInFlight(t *testing.T) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := unix.Getsockname(fd)
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
-	for range 16 {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			break
-		}
-		defer c.Close()
-	}
+	addr := testbin.FullBacklog(t)
 	var out, errb bytes.Buffer
 	start := time.Now()
 	code := run([]string{"--standalone", "-H", "http://" + addr, "--users", "20", "--spawn-rate", "1000",
