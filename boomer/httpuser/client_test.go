@@ -418,13 +418,7 @@ func TestConnectTimeout(t *testing.T) {
 }
 
 func TestConnectionRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := newClient(t, "http://"+addr, Options{})
+	c := newClient(t, "http://"+testbin.RefusedAddr(t), Options{})
 	var r recorder
 	c.GET(&r, "/", "")
 	if got, want := r.last(t).err, "ConnectionRefusedError(111, 'Connection refused')"; got != want {
@@ -512,13 +506,7 @@ func port(base string) string {
 // A connection refused at once does not let a user spin: each failed
 // attempt takes at least minFailedDial, and each is still recorded.
 func TestFailedDialsDoNotSpin(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := newClient(t, "http://"+addr, Options{})
+	c := newClient(t, "http://"+testbin.RefusedAddr(t), Options{})
 	var r recorder
 	began := time.Now()
 	for range 20 {

@@ -107,14 +107,7 @@ func (s *misbehaving) serve(c *net.TCPConn, how string) {
 }
 
 // refusing returns a URL where nothing listens.
-func refusing(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close()
-	return "http://" + ln.Addr().String()
-}
+func refusing(t *testing.T) string { return "http://" + testbin.RefusedAddr(t) }
 
 // fullBacklog returns a URL whose connects time out (testbin.FullBacklog).
 func fullBacklog(t *testing.T) string { return "http://" + testbin.FullBacklog(t) }

@@ -21,6 +21,13 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// RefusedAddr returns a loopback address (host:port) where nothing
+// listens, so that a connect to it is refused.
+func RefusedAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+}
+
 // FullBacklog returns the loopback address (host:port) of a listener that
 // never accepts and whose backlog is full: the kernel drops new SYNs, so a
 // connect to it hangs until the client's timeout.
