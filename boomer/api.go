@@ -25,17 +25,20 @@ type User struct {
 	Options map[string]any
 
 	stats *shard // nil: records go to the running Boomer, if any
+	// due is when the task running now fell due, in an open model; zero
+	// otherwise, and once its first request is recorded.
+	due time.Time
 }
 
 // RecordSuccess records one successful request made by this user.
 func (u *User) RecordSuccess(method, name string, elapsed time.Duration, contentLength int64) {
-	u.stats.success(method, name, elapsed, contentLength)
+	u.stats.success(method, name, u.sinceDue(elapsed), contentLength)
 }
 
 // RecordFailure records one failed request made by this user; err is the
 // error text the master groups failures by.
 func (u *User) RecordFailure(method, name string, elapsed time.Duration, err string) {
-	u.stats.failure(method, name, elapsed, err)
+	u.stats.failure(method, name, u.sinceDue(elapsed), err)
 }
 
 // Task is one weighted unit of work of a user class.

@@ -25,6 +25,7 @@ type Boomer struct {
 
 	stats *statsHub
 	limit *limiter
+	open  openModel
 	cpu   procUsage
 
 	quitOnce sync.Once
@@ -109,6 +110,8 @@ func (b *Boomer) Run(ctx context.Context, classes ...*UserClass) error {
 	if err != nil {
 		return err
 	}
+	p.open = &b.open
+	defer b.open.set(0)
 	// Users see their context end, then Run waits for them, but not
 	// forever: a task that ignores User.Ctx (logged by the stop) must not
 	// keep the run going past its end.

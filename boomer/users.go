@@ -29,6 +29,7 @@ type userRun struct {
 	cancel, finish context.CancelFunc
 	loop           context.Context
 	done           chan struct{}
+	waiter         *waiter // its place in an open model's idle line
 }
 
 // end stops the run: after the current task, or right away when grace is 0;
@@ -52,6 +53,7 @@ type pool struct {
 	names   []string // known class names, sorted, for messages
 	stats   *statsHub
 	limit   *limiter
+	open    *openModel // nil: users always pace themselves
 	onError func(exception)
 	ctx     context.Context // parent of every user's Ctx
 
@@ -300,6 +302,11 @@ func (p *pool) run(c *UserClass, r *userRun) {
 	}
 	pick := taskPicker(c.Tasks)
 	for r.loop.Err() == nil {
+		if scheduled, stop := p.openTurn(r, pick); stop {
+			return
+		} else if scheduled {
+			continue
+		}
 		if p.limit.wait(r.loop) != nil {
 			return
 		}

@@ -417,8 +417,10 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	opts, _ := asStringMap(job["parsed_options"])
 
 	if s := w.getState(); s != stateRunning && s != stateSpawning {
-		// A new test: forget the previous one's numbers, as Locust does.
+		// A new test: forget the previous one's numbers, as Locust does,
+		// and its arrival rate: users pace themselves until told one.
 		b.stats.reset()
+		b.SetArrivalRate(0)
 		w.sentRequests.Store(0)
 		w.sentFailures.Store(0)
 		b.excMu.Lock()
