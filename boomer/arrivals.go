@@ -73,6 +73,8 @@ type arrivals struct {
 	kick    chan struct{} // a user joined an empty idle line
 }
 
+// newArrivals starts a schedule at rate requests a second; at 0 nothing
+// falls due and the users wait.
 func newArrivals(rate float64, now func() time.Time) *arrivals {
 	return &arrivals{
 		rate: rate, start: now(), interval: float64(time.Second) / rate, now: now,
@@ -80,8 +82,11 @@ func newArrivals(rate float64, now func() time.Time) *arrivals {
 	}
 }
 
-// due is when slot k falls due.
+// due is when slot k falls due (never, at rate 0: the zero time).
 func (a *arrivals) due(k int64) time.Time {
+	if a.rate == 0 {
+		return time.Time{}
+	}
 	return a.start.Add(time.Duration(float64(k) * a.interval))
 }
 
@@ -89,6 +94,9 @@ func (a *arrivals) due(k int64) time.Time {
 // before t; float rounding is corrected against due itself, so the three
 // always agree.
 func (a *arrivals) dueBy(t time.Time) int64 {
+	if a.rate == 0 {
+		return 0
+	}
 	n := a.guess(t)
 	for !a.due(n).After(t) {
 		n++
@@ -100,6 +108,9 @@ func (a *arrivals) dueBy(t time.Time) int64 {
 }
 
 func (a *arrivals) dueBefore(t time.Time) int64 {
+	if a.rate == 0 {
+		return 0
+	}
 	n := a.guess(t)
 	for a.due(n).Before(t) {
 		n++
@@ -127,7 +138,7 @@ func (a *arrivals) advance(now time.Time) (next time.Time, waiting bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.catchUp(a.dueBy(now))
-	return a.due(a.next), len(a.idle) > 0
+	return a.due(a.next), len(a.idle) > 0 && a.rate > 0
 }
 
 // catchUp makes the slots before upTo due.
@@ -284,12 +295,14 @@ type openModel struct {
 	mu  sync.Mutex // serializes replacing the schedule
 }
 
-func (o *openModel) set(rate float64) {
+// set starts a schedule at rate (0: nothing due, the users wait), or with
+// open false ends the open model.
+func (o *openModel) set(rate float64, open bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var a *arrivals
-	if rate > 0 {
-		a = newArrivals(rate, time.Now)
+	if open {
+		a = newArrivals(max(rate, 0), time.Now)
 		go a.dispatch()
 	}
 	if old := o.cur.Swap(a); old != nil {
@@ -300,15 +313,22 @@ func (o *openModel) set(rate float64) {
 // SetArrivalRate puts the users in an open model: perSecond requests (task
 // runs) fall due each second, evenly spaced from now, and go to whichever
 // user is free, whatever the latency; a request's time is recorded from
-// when it fell due. 0 or less goes back to each user pacing itself by its
-// class's wait. Setting a rate starts a new schedule (requests still
-// queued under the previous one are dropped; ArrivalStats counted them).
+// when it fell due. At 0 nothing falls due: the users wait for a rate.
+// Each call starts a new schedule (requests still queued under the
+// previous one are not sent; ArrivalStats counted them). The open model
+// lasts until EndArrivals, or the master's stop.
 func (b *Boomer) SetArrivalRate(perSecond float64) {
-	b.open.set(perSecond)
+	b.open.set(perSecond, true)
+}
+
+// EndArrivals ends the open model: each user paces itself by its class's
+// wait again.
+func (b *Boomer) EndArrivals() {
+	b.open.set(0, false)
 }
 
 // ArrivalStats returns the current schedule's counts; Rate 0 when the
-// users pace themselves.
+// users pace themselves or wait for a rate.
 func (b *Boomer) ArrivalStats() ArrivalStats {
 	if a := b.open.cur.Load(); a != nil {
 		return a.stats()

@@ -116,6 +116,26 @@ func TestArrivalsOnTimeAndEnd(t *testing.T) {
 	}
 }
 
+// At rate 0 nothing falls due: the users wait for a rate.
+func TestArrivalsRateZeroHolds(t *testing.T) {
+	c := &clock{t: t0}
+	a := newArrivals(0, c.now)
+	w := newWaiter()
+	if _, ok, err := a.arrive(w); ok || err != nil {
+		t.Fatalf("arrive: ok %v, err %v", ok, err)
+	}
+	c.set(time.Hour)
+	if _, waiting := a.advance(c.now()); waiting {
+		t.Errorf("the dispatcher would wait for a due time that never comes")
+	}
+	if _, ok := handed(w); ok {
+		t.Errorf("a request fell due at rate 0")
+	}
+	if s := a.stats(); s.Due != 0 || s.Late != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
 // A request's time runs from when it fell due: the first request of the
 // task that took the slot; the next ones on its connection as measured.
 func TestLatencyFromDue(t *testing.T) {
@@ -149,8 +169,8 @@ func TestPoolFollowsArrivalRate(t *testing.T) {
 	p, _ := newTestPool(t, c)
 	var open openModel
 	p.open = &open
-	open.set(500)
-	defer open.set(0)
+	open.set(500, true)
+	defer open.set(0, false)
 	p.reconcile(map[string]int64{"A": 3}, "http://h", 0)
 	deadline := time.Now().Add(20 * time.Second)
 	for runs.Load() < 30 && time.Now().Before(deadline) {
@@ -160,7 +180,7 @@ func TestPoolFollowsArrivalRate(t *testing.T) {
 	if runs.Load() < 30 || s.Started < 30 || s.Engaged != 3 {
 		t.Fatalf("%d task runs, stats %+v: want 30 or more, spread over the 3 users", runs.Load(), s)
 	}
-	open.set(0)
+	open.set(0, false)
 	time.Sleep(50 * time.Millisecond)
 	before := runs.Load()
 	time.Sleep(200 * time.Millisecond)

@@ -111,7 +111,7 @@ func (b *Boomer) Run(ctx context.Context, classes ...*UserClass) error {
 		return err
 	}
 	p.open = &b.open
-	defer b.open.set(0)
+	defer b.EndArrivals()
 	// Users see their context end, then Run waits for them, but not
 	// forever: a task that ignores User.Ctx (logged by the stop) must not
 	// keep the run going past its end.

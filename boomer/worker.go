@@ -417,10 +417,8 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	opts, _ := asStringMap(job["parsed_options"])
 
 	if s := w.getState(); s != stateRunning && s != stateSpawning {
-		// A new test: forget the previous one's numbers, as Locust does,
-		// and its arrival rate: users pace themselves until told one.
+		// A new test: forget the previous one's numbers, as Locust does.
 		b.stats.reset()
-		b.SetArrivalRate(0)
 		w.sentRequests.Store(0)
 		w.sentFailures.Store(0)
 		b.excMu.Lock()
@@ -482,6 +480,8 @@ func (w *worker) spawn(conn *masterConn, data any) {
 func (w *worker) stop(conn *masterConn) {
 	w.setState(stateStopped)
 	w.stopUsers()
+	// The next test's users pace themselves unless told an arrival rate.
+	w.b.EndArrivals()
 	// The test's last numbers go out now: a new spawn would discard them.
 	if err := w.report(conn); err != nil {
 		w.b.log.Warn("cannot send stats", "err", err)

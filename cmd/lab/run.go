@@ -34,16 +34,18 @@ type runFlags struct {
 	preset  string
 	models  string
 	cpus    string
-	sweep   string
-	kneeP95 string
+	sweep    string
+	sweepRPS string
+	kneeP95  string
 }
 
 // runFlagSet defines lab run's flags into f; their texts are the help.
 func runFlagSet(f *runFlags, runTime, pause, connect, response, onEMFILE *string) *flag.FlagSet {
 	fs := newFlags("lab run")
 	c := &f.cfg
-	fs.StringVar(&f.preset, "preset", "lab", "`NAME`: lab (LabUser, 1000 users, spawn rate 100, 60s a model), quick (20 users, 5s a model), max (HammerUser, 200 users, 30s a model: each model's ceiling), sweep (LabUser steps 10,100,1000,2000,5000 at spawn rate 500, 30s each: each model's knee) or seeds (the course's setup: 1000 LabUsers ramped at 100 and at 1000 a second, 30s, Go and Python workers; single, process, thread, select and epoll)")
+	fs.StringVar(&f.preset, "preset", "lab", "`NAME`: lab (LabUser, 1000 users, spawn rate 100, 60s a model), quick (20 users, 5s a model), max (HammerUser, 200 users, 30s a model: each model's ceiling), sweep (LabUser steps 10,100,1000,2000,5000 at spawn rate 500, 30s each: each model's knee) seeds (the course's setup: 1000 LabUsers ramped at 100 and at 1000 a second, 30s, Go and Python workers; single, process, thread, select and epoll) or sweep-rps (a pool of 1000 users held at 1000, 10000 and 100000 requests a second, 30s each: each model's knee in an open model)")
 	fs.StringVar(&f.sweep, "sweep", "", "a step-load sweep: user counts, `LIST` (10,100,1000), each held --run-time after its ramp at --spawn-rate; the report finds each model's knee (default the preset's)")
+	fs.StringVar(&f.sweepRPS, "sweep-rps", "", "an open-model sweep: arrival rates, `LIST` (1000,10000), requests a second held whatever the latency, each for --run-time; --users are the pool, spawned once; times run from when each request was due; Go workers only (default the preset's)")
 	fs.StringVar(&c.Generator, "generator", "", "who makes the load, `G`: go (bin/boomer), python (Locust's workers running the locustfile's HttpUsers, as the course did) or both (each model once with each; default the preset's, else go)")
 	fs.Float64Var(&c.KneeFailPct, "knee-failures", 1, "a sweep's service level: a step fails it with `PCT` percent of its requests failed or more")
 	fs.StringVar(&f.kneeP95, "knee-p95", "1s", "a sweep's service level: a step fails it with a p95 of `D` or more")
@@ -81,7 +83,7 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	}
 	p, ok := runner.Presets[f.preset]
 	if !ok {
-		return nil, fmt.Errorf("--preset %q: want lab, quick, max, sweep or seeds", f.preset)
+		return nil, fmt.Errorf("--preset %q: want lab, quick, max, sweep, seeds or sweep-rps", f.preset)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
@@ -100,8 +102,25 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	if !set["spawn-rate"] && !set["sweep"] {
 		c.SpawnRates = p.SpawnRates
 	}
-	c.Sweep = p.Sweep
+	c.Sweep, c.SweepRPS = p.Sweep, p.SweepRPS
+	if set["sweep-rps"] {
+		c.Sweep, c.SweepRPS = nil, nil
+		for _, item := range splitList(f.sweepRPS) {
+			r, err := strconv.ParseFloat(item, 64)
+			if err != nil {
+				return nil, fmt.Errorf("--sweep-rps %q: %q is not a rate (requests a second)", f.sweepRPS, item)
+			}
+			c.SweepRPS = append(c.SweepRPS, r)
+		}
+		if len(c.SweepRPS) == 0 {
+			return nil, fmt.Errorf("--sweep-rps %q names no step", f.sweepRPS)
+		}
+	}
 	if set["sweep"] {
+		if set["sweep-rps"] {
+			return nil, errors.New("--sweep and --sweep-rps: a sweep's steps are users or rates, not both")
+		}
+		c.SweepRPS = nil
 		c.Sweep = nil
 		for _, item := range splitList(f.sweep) {
 			n, err := strconv.Atoi(item)

@@ -31,6 +31,26 @@ type Step struct {
 	WorkerCPU, WorkerCPUPeak float64 // the busiest load generator's, % of a core
 	MasterCPU                float64
 	Workers                  int
+	// An open model's step (a rate sweep); TargetRate is 0 for a step of
+	// users, and the rest NaN. TargetRate is the requests a second that
+	// fell due; Due and Late count the window's due requests and those
+	// that found every user busy (the pool ran dry), Backlog those queued
+	// at its end, MaxLag (ms) the longest wait for a free user, Engaged
+	// the users that took a request.
+	TargetRate                          float64
+	Due, Late, Backlog, MaxLag, Engaged float64
+}
+
+// Rate says whether the step is an arrival rate (an open model).
+func (s Step) Rate() bool { return s.TargetRate > 0 }
+
+// LatePct is the share of the window's due requests that waited for a
+// free user, in percent; 0 when none fell due.
+func (s Step) LatePct() float64 {
+	if !(s.Due > 0) {
+		return 0
+	}
+	return 100 * s.Late / s.Due
 }
 
 // FailurePct is the window's failures over its requests, in percent.
@@ -61,6 +81,16 @@ func ReadSteps(path string) ([]Step, error) {
 	if err != nil {
 		return nil, err
 	}
+	rc := map[string]int{}
+	if i, err := t.col("Target Rate"); err == nil {
+		rc["Target Rate"] = i
+		for _, n := range []string{"Due", "Late", "Backlog", "Max Lag", "Engaged Users"} {
+			if rc[n], err = t.col(n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	nan := math.NaN()
 	return readRows(t, func(r *rowReader) Step {
 		s := Step{
 			Step: r.int(c["Step"]), TargetUsers: r.int(c["Target Users"]),
@@ -78,6 +108,15 @@ func ReadSteps(path string) ([]Step, error) {
 		s.Users = s.TargetUsers
 		if strings.TrimSpace(t.rec[c["Users"]]) != "" {
 			s.Users = r.int(c["Users"])
+		}
+		// Files of user sweeps written before rate sweeps lack these.
+		s.Due, s.Late, s.Backlog, s.MaxLag, s.Engaged = nan, nan, nan, nan, nan
+		if rate, ok := rc["Target Rate"]; ok {
+			if v := optional(r, rate); v > 0 {
+				s.TargetRate = v
+				s.Due, s.Late, s.Backlog = optional(r, rc["Due"]), optional(r, rc["Late"]), optional(r, rc["Backlog"])
+				s.MaxLag, s.Engaged = optional(r, rc["Max Lag"]), optional(r, rc["Engaged Users"])
+			}
 		}
 		return s
 	})

@@ -56,6 +56,10 @@ type Parameters struct {
 	// Sweep is the user count of each step of a step-load sweep, each held
 	// RunTime after its ramp at SpawnRate; absent for a run at one load.
 	Sweep []int `json:"sweep,omitempty"`
+	// SweepRPS is the arrival rate (requests a second, all workers
+	// together) of each step of an open-model sweep, each held RunTime;
+	// Users is then the pool the rates draw on.
+	SweepRPS []float64 `json:"sweep_rps,omitempty"`
 	// Generator is go, python or both; absent: go (older runs).
 	Generator string `json:"generator,omitempty"`
 	// Repeat is how many times each model ran; absent: once.

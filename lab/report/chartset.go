@@ -62,25 +62,38 @@ func (r *Report) sweepCharts() []chart {
 		return nil
 	}
 	var rps, p95, cpu, mem []series
+	rate := r.rateAxis()
 	for _, s := range r.Sweeps {
 		a, b, c, d := series{name: s.Name}, series{name: s.Name}, series{name: s.Name}, series{name: s.Name}
 		for _, st := range s.Steps {
 			u := float64(st.Users)
-			a.x, a.y = append(a.x, u), append(a.y, st.RPS)
-			b.x, b.y = append(b.x, u), append(b.y, st.P95)
+			x := u
+			if rate {
+				x = st.TargetRate
+			}
+			a.x, a.y = append(a.x, x), append(a.y, st.RPS)
+			b.x, b.y = append(b.x, x), append(b.y, st.P95)
 			perReq := math.NaN()
 			if st.RPS > 0 && !math.IsNaN(st.Server.CPU) {
 				// % of a core is centiseconds a second: per request, in ms.
 				perReq = st.Server.CPU * 10 / st.RPS
 			}
-			c.x, c.y = append(c.x, u), append(c.y, perReq)
+			c.x, c.y = append(c.x, x), append(c.y, perReq)
 			perUser := math.NaN()
 			if st.Users > 0 && !math.IsNaN(st.Server.RSSMiB) && !math.IsNaN(s.IdleRSSMiB) {
 				perUser = math.Max(0, st.Server.RSSMiB-s.IdleRSSMiB) * 1024 / u
 			}
-			d.x, d.y = append(d.x, u), append(d.y, perUser)
+			d.x, d.y = append(d.x, x), append(d.y, perUser)
 		}
 		rps, p95, cpu, mem = append(rps, a), append(p95, b), append(cpu, c), append(mem, d)
+	}
+	if rate {
+		const due = "requests due a second"
+		return []chart{
+			{file: "knee-rps.png", title: "Requests per second answered against the arrival rate (each step's window)", xTitle: due, yTitle: "req/s", logX: true, points: true, lines: rps},
+			{file: "knee-p95.png", title: "p95 response time from when each request was due, against the arrival rate", xTitle: due, yTitle: "ms", logX: true, logY: true, points: true, lines: p95},
+			{file: "cost-cpu.png", title: "Server CPU per request against the arrival rate", xTitle: due, yTitle: "CPU ms per request", logX: true, logY: true, points: true, lines: cpu},
+		}
 	}
 	const users = "users"
 	return []chart{

@@ -46,7 +46,7 @@ func (r *Report) LoadRepeats() {
 		g.P95 = append(g.P95, r.Rows[i].P95)
 		for _, s := range r.Sweeps {
 			if s.Name == run.Name {
-				g.Knees = append(g.Knees, s.Knee.Users)
+				g.Knees = append(g.Knees, int(math.Round(s.Knee.level())))
 			}
 		}
 	}

@@ -94,6 +94,7 @@ type Setup struct {
 	ResponseTimeout *float64  `json:"response_timeout_s"`
 	OnEMFILE        []string  `json:"on_emfile"`
 	Sweep           []int     `json:"sweep,omitempty"`
+	SweepRPS        []float64 `json:"sweep_rps,omitempty"`
 	Generator       string    `json:"generator,omitempty"`
 	Workers         int       `json:"workers"`
 	SpawnRates      []float64 `json:"spawn_rates,omitempty"`
@@ -104,7 +105,7 @@ func setupOf(dir string, m *meta.Meta) Setup {
 	return Setup{Folder: dir, Locust: m.Locust.Version, UserClass: p.UserClass, Users: p.Users,
 		SpawnRate: p.SpawnRate, RunTime: p.RunTime,
 		ConnectTimeout: p.ConnectTimeout, ResponseTimeout: p.ResponseTimeout, OnEMFILE: p.OnEMFILE,
-		Sweep: p.Sweep, Generator: p.Generator, Workers: p.Workers, SpawnRates: p.SpawnRates}
+		Sweep: p.Sweep, SweepRPS: p.SweepRPS, Generator: p.Generator, Workers: p.Workers, SpawnRates: p.SpawnRates}
 }
 
 // String is the setup in one sentence.
@@ -134,6 +135,14 @@ func (s Setup) String() string {
 			steps[i] = strconv.Itoa(u)
 		}
 		load = fmt.Sprintf("a sweep of %s %s users (ramps at %g a second), each step held %s", strings.Join(steps, ", "), s.UserClass, s.SpawnRate, s.RunTime)
+	}
+	if len(s.SweepRPS) > 0 {
+		steps := make([]string, len(s.SweepRPS))
+		for i, r := range s.SweepRPS {
+			steps[i] = strconv.FormatFloat(r, 'g', -1, 64)
+		}
+		load = fmt.Sprintf("a rate sweep of %s requests a second (an open model: a pool of %d %s users spawned at %g a second, the rate held whatever the latency), each step held %s",
+			strings.Join(steps, ", "), s.Users, s.UserClass, s.SpawnRate, s.RunTime)
 	}
 	gen := ""
 	switch s.Generator {

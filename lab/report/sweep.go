@@ -100,20 +100,27 @@ type StepRow struct {
 }
 
 // Knee is a run's result: the largest step served before the first broken
-// one, and how that one broke.
+// one, and how that one broke. Its axis is the sweep's: user counts, or
+// arrival rates (an open model), where Users is the pool.
 type Knee struct {
 	Run       string  `json:"run"`
 	Model     string  `json:"model"`
 	Generator string  `json:"generator"`
-	Users     int     `json:"users_at_knee"` // 0: broke at the first step
-	RPS       float64 `json:"rps_at_knee"`
-	P95       float64 `json:"p95_at_knee_ms"`
-	BrokeAt   int     `json:"first_broken_users"` // 0: never broke
-	How       string  `json:"how_it_broke"`
+	Axis      string  `json:"axis"`         // "users" or "rate"
+	Rate      float64 `json:"rate_at_knee"` // requests due a second; 0: broke at the first step (rate axis)
+	// BrokeAtRate is the first broken step's rate; 0: never broke (rate
+	// axis).
+	BrokeAtRate float64 `json:"first_broken_rate"`
+	Users       int     `json:"users_at_knee"` // 0: broke at the first step
+	RPS         float64 `json:"rps_at_knee"`
+	P95         float64 `json:"p95_at_knee_ms"`
+	BrokeAt     int     `json:"first_broken_users"` // 0: never broke
+	How         string  `json:"how_it_broke"`
 	// GeneratorBoundAt is the first step whose load generator was the
 	// limit; 0: none.
-	GeneratorBoundAt int    `json:"generator_bound_at_users"`
-	Sentence         string `json:"sentence"`
+	GeneratorBoundAt   int     `json:"generator_bound_at_users"`
+	generatorBoundRate float64 // the rate there, on the rate axis
+	Sentence           string  `json:"sentence"`
 }
 
 // SweepRun is one sweep: its steps, in order, and its knee.
@@ -201,8 +208,11 @@ func (r *Report) LoadSweeps(sl ServiceLevel) error {
 	}
 	sort.SliceStable(r.Sweeps, func(i, j int) bool {
 		a, b := r.Sweeps[i].Knee, r.Sweeps[j].Knee
-		if a.Users != b.Users {
-			return a.Users > b.Users
+		if a.Axis != b.Axis {
+			return a.Axis < b.Axis
+		}
+		if a.level() != b.level() {
+			return a.level() > b.level()
 		}
 		return r.Sweeps[i].Name < r.Sweeps[j].Name
 	})
@@ -320,12 +330,21 @@ func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
 	}
 	failed := s.Requests == 0 || s.FailurePct() >= sl.MaxFailPct
 	slow := !math.IsNaN(s.P95) && s.P95 >= sl.MaxP95
-	queued := !math.IsNaN(sv.Active) && sv.Active < sl.ConnectedShare*float64(s.Users)
+	// The users that should hold a connection: all of them, or in an
+	// open model those the schedule gave a request.
+	users := float64(s.Users)
+	if s.Rate() && !math.IsNaN(s.Engaged) {
+		users = s.Engaged
+	}
+	queued := !math.IsNaN(sv.Active) && sv.Active < sl.ConnectedShare*users
 	if sv.EMFILE > 0 {
 		why = append(why, fmt.Sprintf("EMFILE: the server ran out of descriptors (%s accepts failed)", count(sv.EMFILE)))
 	}
 	if queued {
-		why = append(why, fmt.Sprintf("queued in the backlog: the server held %s for %d users", plural(sv.Active, "connection"), s.Users))
+		why = append(why, fmt.Sprintf("queued in the backlog: the server held %s for %s users", plural(sv.Active, "connection"), count(users)))
+	}
+	if s.Rate() {
+		why = append(why, openModelWhy(s, sl)...)
 	}
 	if failed {
 		switch {
@@ -341,15 +360,39 @@ func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
 	if len(why) == 0 {
 		return
 	}
-	if sv.Threads >= 0.9*float64(s.Users) && s.Users > 50 {
+	if sv.Threads >= 0.9*users && users > 50 {
 		why = append(why, fmt.Sprintf("holding %s threads", count(sv.Threads)))
 	}
-	if sv.Children >= 0.9*float64(s.Users) && s.Users > 50 {
+	if sv.Children >= 0.9*users && users > 50 {
 		why = append(why, fmt.Sprintf("holding %s processes", count(sv.Children)))
 	}
 	row.Broken = true
 	row.How = strings.Join(why, "; ")
 }
+
+// openModelWhy is how an open model's step fell behind: its pool ran dry
+// (requests due while every user was busy waited for one: the target did
+// not keep up), or fewer requests were answered than fell due.
+func openModelWhy(s locustcsv.Step, sl ServiceLevel) []string {
+	var why []string
+	dry := s.Late > 0 && s.LatePct() >= sl.MaxFailPct
+	if dry {
+		w := fmt.Sprintf("the pool of %d users ran dry: %s of %s requests due (%.1f %%) waited for a free user, up to %s ms",
+			s.Users, count(s.Late), count(s.Due), s.LatePct(), ms(s.MaxLag))
+		if s.Backlog > 0 {
+			w += fmt.Sprintf(", %s still queued at the window's end", count(s.Backlog))
+		}
+		why = append(why, w)
+	}
+	if !dry && s.Requests > 0 && s.RPS < 0.9*s.TargetRate {
+		why = append(why, fmt.Sprintf("%.0f of the %s requests due a second were answered", s.RPS, num(s.TargetRate)))
+	}
+	return why
+}
+
+// PoolDry says whether some of the step's due requests waited for a free
+// user, however few.
+func (s StepRow) PoolDry() bool { return s.Rate() && s.Late > 0 }
 
 func count(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 
@@ -391,24 +434,68 @@ func kindList(kinds map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// level is a step's place on its sweep's axis.
+func level(s StepRow) float64 {
+	if s.Rate() {
+		return s.TargetRate
+	}
+	return float64(s.Users)
+}
+
+// level is the knee's place on its axis: users, or requests a second.
+func (k Knee) level() float64 {
+	if k.Axis == "rate" {
+		return k.Rate
+	}
+	return float64(k.Users)
+}
+
+// brokeAt is the first broken step on the knee's axis; 0: none.
+func (k Knee) brokeAt() float64 {
+	if k.Axis == "rate" {
+		return k.BrokeAtRate
+	}
+	return float64(k.BrokeAt)
+}
+
 // kneeOf finds the largest step served before the first broken one.
 func kneeOf(sr *SweepRun) Knee {
-	k := Knee{Run: sr.Name, Model: sr.Model, Generator: sr.Generator, RPS: math.NaN(), P95: math.NaN()}
+	k := Knee{Run: sr.Name, Model: sr.Model, Generator: sr.Generator, Axis: "users", RPS: math.NaN(), P95: math.NaN()}
+	if len(sr.Steps) > 0 && sr.Steps[0].Rate() {
+		k.Axis = "rate"
+	}
 	for _, s := range sr.Steps {
 		if s.GeneratorBound && k.GeneratorBoundAt == 0 {
 			k.GeneratorBoundAt = s.Users
+			if s.Rate() {
+				k.generatorBoundRate = s.TargetRate
+			}
 		}
-		if k.BrokeAt != 0 {
+		if k.brokeAt() != 0 {
 			continue
 		}
 		if s.Broken {
 			k.BrokeAt, k.How = s.Users, s.How
+			if s.Rate() {
+				k.BrokeAtRate = s.TargetRate
+			}
 			continue
 		}
 		k.Users, k.RPS, k.P95 = s.Users, s.RPS, s.P95
+		if s.Rate() {
+			k.Rate = s.TargetRate
+		}
 	}
 	k.Sentence = sentence(sr, k)
 	return k
+}
+
+// unit names a place on the axis: "40 users", "1000 req/s".
+func (k Knee) unit(v float64) string {
+	if k.Axis == "rate" {
+		return num(v) + " req/s"
+	}
+	return count(v) + " users"
 }
 
 func sentence(sr *SweepRun, k Knee) string {
@@ -417,6 +504,14 @@ func sentence(sr *SweepRun, k Knee) string {
 	switch {
 	case len(sr.Steps) == 0:
 		fmt.Fprintf(&b, "%s has no step measured.", name)
+	case k.Axis == "rate" && k.BrokeAtRate == 0:
+		fmt.Fprintf(&b, "%s kept up with every rate within the service level, up to %s due (%.0f req/s answered, p95 %s ms from when each was due): its knee is beyond this sweep.",
+			name, k.unit(k.Rate), k.RPS, ms(k.P95))
+	case k.Axis == "rate" && k.Rate == 0:
+		fmt.Fprintf(&b, "%s broke already at %s: %s.", name, k.unit(k.BrokeAtRate), k.How)
+	case k.Axis == "rate":
+		fmt.Fprintf(&b, "%s kept up with %s (%.0f answered, p95 %s ms from when each was due) and broke at %s: %s.",
+			name, k.unit(k.Rate), k.RPS, ms(k.P95), k.unit(k.BrokeAtRate), k.How)
 	case k.BrokeAt == 0:
 		fmt.Fprintf(&b, "%s served every step within the service level, up to %d users (%.0f req/s, p95 %s ms): its knee is beyond this sweep.",
 			name, k.Users, k.RPS, ms(k.P95))
@@ -428,7 +523,7 @@ func sentence(sr *SweepRun, k Knee) string {
 	}
 	if k.GeneratorBoundAt != 0 {
 		for _, s := range sr.Steps {
-			if s.Users == k.GeneratorBoundAt {
+			if s.Users == k.GeneratorBoundAt && (!s.Rate() || s.TargetRate == k.generatorBoundRate) {
 				server := "unknown"
 				if !math.IsNaN(s.Server.CPU) {
 					server = fmt.Sprintf("%.0f %%", s.Server.CPU)
@@ -437,8 +532,8 @@ func sentence(sr *SweepRun, k Knee) string {
 				if !math.IsNaN(s.Server.LoadBusy) {
 					load = fmt.Sprintf(", its CPUs %.0f %% busy", s.Server.LoadBusy)
 				}
-				fmt.Fprintf(&b, " From %d users the %s generator was the limit (its CPU %.0f %% of a core%s, the server's %s): those steps measured the generator, not the server.",
-					s.Users, sr.Generator, s.GeneratorCPU(), load, server)
+				fmt.Fprintf(&b, " From %s the %s generator was the limit (its CPU %.0f %% of a core%s, the server's %s): those steps measured the generator, not the server.",
+					k.unit(level(s)), sr.Generator, s.GeneratorCPU(), load, server)
 				break
 			}
 		}
@@ -453,7 +548,7 @@ func sentence(sr *SweepRun, k Knee) string {
 func (r *Report) KneeCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"model", "generator", "run", "users_at_knee", "rps_at_knee", "p95_at_knee_ms",
-		"first_broken_users", "how_it_broke", "generator_bound_at_users"})
+		"first_broken_users", "how_it_broke", "generator_bound_at_users", "axis", "rate_at_knee", "first_broken_rate"})
 	for _, s := range r.Sweeps {
 		k := s.Knee
 		broke := ""
@@ -464,7 +559,15 @@ func (r *Report) KneeCSV(w io.Writer) error {
 		if k.GeneratorBoundAt > 0 {
 			gb = strconv.Itoa(k.GeneratorBoundAt)
 		}
-		cw.Write([]string{k.Model, k.Generator, k.Run, strconv.Itoa(k.Users), numNaN(k.RPS), numNaN(k.P95), broke, k.How, gb})
+		rate, brokeRate := "", ""
+		if k.Axis == "rate" {
+			rate = num(k.Rate)
+			if k.BrokeAtRate > 0 {
+				brokeRate = num(k.BrokeAtRate)
+			}
+		}
+		cw.Write([]string{k.Model, k.Generator, k.Run, strconv.Itoa(k.Users), numNaN(k.RPS), numNaN(k.P95), broke, k.How, gb,
+			k.Axis, rate, brokeRate})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -484,6 +587,61 @@ func cell(v float64, prec int) string {
 	return strconv.FormatFloat(v, 'f', prec, 64)
 }
 
+// rateAxis says whether every sweep's steps are arrival rates.
+func (r *Report) rateAxis() bool {
+	for _, s := range r.Sweeps {
+		if s.Knee.Axis != "rate" {
+			return false
+		}
+	}
+	return len(r.Sweeps) > 0
+}
+
+// mixedAxes says whether the sweeps' axes differ (runs of several
+// folders): the knee table then names each cell's unit.
+func (r *Report) mixedAxes() bool {
+	for _, s := range r.Sweeps {
+		if s.Knee.Axis != r.Sweeps[0].Knee.Axis {
+			return true
+		}
+	}
+	return false
+}
+
+// kneeCells are the knee table's knee and broke-at cells.
+func (r *Report) kneeCells(k Knee) (knee, broke string) {
+	mixed := r.mixedAxes()
+	cellOf := func(v float64) string {
+		if mixed {
+			return k.unit(v)
+		}
+		if k.Axis == "rate" {
+			return num(v)
+		}
+		return count(v)
+	}
+	knee, broke = "none", "-"
+	if k.level() > 0 {
+		knee = cellOf(k.level())
+	}
+	if k.brokeAt() > 0 {
+		broke = cellOf(k.brokeAt())
+	}
+	return knee, broke
+}
+
+// axisWords are the knee section's words for its axis: the table's knee
+// heading, and what the steps are.
+func (r *Report) axisWords() (head, steps string) {
+	switch {
+	case r.mixedAxes():
+		return "knee", "The steps are user counts (a closed model, where users wait for their answers, so a slow server is also sent fewer requests) or arrival rates (an open model: requests fall due at the step's rate whatever the latency, and their times run from when each fell due)."
+	case r.rateAxis():
+		return "knee (req/s due)", "The axis is the arrival rate, an open model: the Go workers start requests at the step's rate whatever the latency, a pool of users taking them in turn, and each request's time runs from when it fell due, so a server that falls behind shows its queue in the latency instead of being sent fewer requests. A step where requests fell due while every user of the pool was busy (the pool ran dry: the server did not keep up and requests queued) is broken too, once 1 % or more of them waited."
+	}
+	return "knee (users)", "The axis is the user count, a closed model: users wait for their answers, so a slow server is also sent fewer requests."
+}
+
 // sweepMarkdown is the knee table, a sentence per sweep, and each sweep's
 // steps.
 func (r *Report) sweepMarkdown(w io.Writer) error {
@@ -491,20 +649,14 @@ func (r *Report) sweepMarkdown(w io.Writer) error {
 		return nil
 	}
 	sl := r.Level
-	fmt.Fprintf(w, "\n## The knee\n\nThe largest step each model served within the service level (failures under %g %%, p95 under %s ms, at least %.0f %% of the users connected to the server), and the first step where it broke. Each step's figures are its steady window only, after its ramp. The steps are user counts: a closed model, where users wait for their answers, so a slow server is also sent fewer requests.\n\n",
-		sl.MaxFailPct, ms(sl.MaxP95), 100*sl.ConnectedShare)
-	io.WriteString(w, "| model | generator | knee (users) | RPS there | p95 there, ms | broke at | how it broke |\n|---|---|---:|---:|---:|---:|---|\n")
+	head, steps := r.axisWords()
+	fmt.Fprintf(w, "\n## The knee\n\nThe largest step each model served within the service level (failures under %g %%, p95 under %s ms, at least %.0f %% of the users connected to the server), and the first step where it broke. Each step's figures are its steady window only, after its ramp. %s\n\n",
+		sl.MaxFailPct, ms(sl.MaxP95), 100*sl.ConnectedShare, steps)
+	fmt.Fprintf(w, "| model | generator | %s | RPS there | p95 there, ms | broke at | how it broke |\n|---|---|---:|---:|---:|---:|---|\n", head)
 	for _, s := range r.Sweeps {
 		k := s.Knee
-		broke := "-"
-		if k.BrokeAt > 0 {
-			broke = strconv.Itoa(k.BrokeAt)
-		}
-		users := strconv.Itoa(k.Users)
-		if k.Users == 0 {
-			users = "none"
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", mdEscape(s.Name), s.Generator, users,
+		knee, broke := r.kneeCells(k)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", mdEscape(s.Name), s.Generator, knee,
 			cell(k.RPS, 1), cell(k.P95, 0), broke, mdEscape(k.How))
 	}
 	io.WriteString(w, "\n")
@@ -514,22 +666,68 @@ func (r *Report) sweepMarkdown(w io.Writer) error {
 	io.WriteString(w, "\n## Steps\n\nPer step, over its window: Locust's figures (from the master's statistics at the window's start and end), what the server paid (sampled by `lab run` into `MODEL_server.csv`, else the Target tab's `MODEL_target.csv`: CPU, peaks of memory, threads, child processes, descriptors and connections, failed accepts), the busiest load generator's CPU (% of a core, from `/proc`, else the peak its heartbeats reported) and how busy the load generators' CPUs were, whoever kept them busy.\n")
 	for _, s := range r.Sweeps {
 		fmt.Fprintf(w, "\n### %s (%s generator)\n\n", mdEscape(s.Name), s.Generator)
-		io.WriteString(w, "| users | RPS | median ms | p95 ms | p99 ms | failure % | server CPU % | RSS MiB | threads | procs | fds | conns | EMFILE | generator CPU % | load CPUs busy % | verdict |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
-		for _, st := range s.Steps {
-			v := "served"
-			if st.Broken {
-				v = "**broken**: " + mdEscape(st.How)
+		rows := stepTable(s)
+		io.WriteString(w, "| "+strings.Join(rows[0], " | ")+" |\n|")
+		for i := range rows[0] {
+			if i == len(rows[0])-1 {
+				io.WriteString(w, "---|\n")
+			} else {
+				io.WriteString(w, "---:|")
 			}
-			if st.GeneratorBound {
-				v += " (generator-bound)"
+		}
+		for _, row := range rows[1:] {
+			for i := range row {
+				if rest, ok := strings.CutPrefix(row[i], "broken: "); ok && i == len(row)-1 {
+					row[i] = "**broken**: " + mdEscape(rest)
+					continue
+				}
+				row[i] = mdEscape(row[i])
 			}
-			fmt.Fprintf(w, "| %d | %.1f | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				st.Users, st.RPS, cell(st.Median, 0), cell(st.P95, 0), cell(st.P99, 0), st.FailurePct(),
-				cell(st.Server.CPU, 1), cell(st.Server.RSSMiB, 1), cell(st.Server.Threads, 0), cell(st.Server.Children, 0),
-				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), cell(st.Server.LoadBusy, 0), v)
+			io.WriteString(w, "| "+strings.Join(row, " | ")+" |\n")
 		}
 	}
 	return nil
+}
+
+// stepTable is a sweep's steps as table rows, its header first; the last
+// cell is the verdict. An open model's steps say how the schedule was
+// kept: late (due while the pool was busy), the longest wait for a free
+// user, queued at the window's end, users engaged.
+func stepTable(s SweepRun) [][]string {
+	rate := s.Knee.Axis == "rate"
+	head := []string{"users"}
+	if rate {
+		head = []string{"rate due/s", "users"}
+	}
+	head = append(head, "RPS", "median ms", "p95 ms", "p99 ms", "failure %")
+	if rate {
+		head = append(head, "late %", "longest wait ms", "queued at end", "engaged")
+	}
+	head = append(head, "server CPU %", "RSS MiB", "threads", "procs", "fds", "conns", "EMFILE", "generator CPU %", "load CPUs busy %", "verdict")
+	out := [][]string{head}
+	for _, st := range s.Steps {
+		row := []string{strconv.Itoa(st.Users)}
+		if rate {
+			row = []string{num(st.TargetRate), strconv.Itoa(st.Users)}
+		}
+		row = append(row, cell(st.RPS, 1), cell(st.Median, 0), cell(st.P95, 0), cell(st.P99, 0), cell(st.FailurePct(), 1))
+		if rate {
+			row = append(row, cell(st.LatePct(), 1), cell(st.MaxLag, 0), cell(st.Backlog, 0), cell(st.Engaged, 0))
+		}
+		v := "served"
+		if st.Broken {
+			v = "broken: " + st.How
+		} else if st.PoolDry() {
+			v += fmt.Sprintf(" (the pool was briefly dry: %s requests waited)", count(st.Late))
+		}
+		if st.GeneratorBound {
+			v += " (generator-bound)"
+		}
+		row = append(row, cell(st.Server.CPU, 1), cell(st.Server.RSSMiB, 1), cell(st.Server.Threads, 0), cell(st.Server.Children, 0),
+			cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), cell(st.Server.LoadBusy, 0), v)
+		out = append(out, row)
+	}
+	return out
 }
 
 // sweepHTML is sweepMarkdown's page form.
@@ -538,19 +736,14 @@ func (r *Report) sweepHTML(b *strings.Builder) {
 		return
 	}
 	sl := r.Level
-	fmt.Fprintf(b, "<h2>The knee</h2>\n<p>The largest step each model served within the service level (failures under %g %%, p95 under %s ms, at least %.0f %% of the users connected), and the first step where it broke; each step over its steady window only.</p>\n<table>\n<tr><th>model</th><th>generator</th><th>knee (users)</th><th>RPS there</th><th>p95 there, ms</th><th>broke at</th><th>how it broke</th></tr>\n",
-		sl.MaxFailPct, ms(sl.MaxP95), 100*sl.ConnectedShare)
+	head, steps := r.axisWords()
+	fmt.Fprintf(b, "<h2>The knee</h2>\n<p>The largest step each model served within the service level (failures under %g %%, p95 under %s ms, at least %.0f %% of the users connected), and the first step where it broke; each step over its steady window only. %s</p>\n<table>\n<tr><th>model</th><th>generator</th><th>%s</th><th>RPS there</th><th>p95 there, ms</th><th>broke at</th><th>how it broke</th></tr>\n",
+		sl.MaxFailPct, ms(sl.MaxP95), 100*sl.ConnectedShare, html.EscapeString(steps), html.EscapeString(head))
 	for _, s := range r.Sweeps {
 		k := s.Knee
-		broke, users := "-", strconv.Itoa(k.Users)
-		if k.BrokeAt > 0 {
-			broke = strconv.Itoa(k.BrokeAt)
-		}
-		if k.Users == 0 {
-			users = "none"
-		}
+		knee, broke := r.kneeCells(k)
 		fmt.Fprintf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td style=\"text-align:left\">%s</td></tr>\n",
-			html.EscapeString(s.Name), s.Generator, users, cell(k.RPS, 1), cell(k.P95, 0), broke, html.EscapeString(k.How))
+			html.EscapeString(s.Name), s.Generator, html.EscapeString(knee), cell(k.RPS, 1), cell(k.P95, 0), html.EscapeString(broke), html.EscapeString(k.How))
 	}
 	b.WriteString("</table>\n<ul>\n")
 	for _, s := range r.Sweeps {
@@ -558,20 +751,23 @@ func (r *Report) sweepHTML(b *strings.Builder) {
 	}
 	b.WriteString("</ul>\n<h2>Steps</h2>\n")
 	for _, s := range r.Sweeps {
-		fmt.Fprintf(b, "<h3>%s (%s generator)</h3>\n<table>\n<tr><th>users</th><th>RPS</th><th>median ms</th><th>p95 ms</th><th>p99 ms</th><th>failure %%</th><th>server CPU %%</th><th>RSS MiB</th><th>threads</th><th>procs</th><th>fds</th><th>conns</th><th>EMFILE</th><th>generator CPU %%</th><th>load CPUs busy %%</th><th>verdict</th></tr>\n",
-			html.EscapeString(s.Name), s.Generator)
-		for _, st := range s.Steps {
-			v, class := "served", ""
-			if st.Broken {
-				v, class = "broken: "+st.How, ` class="bad"`
+		fmt.Fprintf(b, "<h3>%s (%s generator)</h3>\n<table>\n<tr>", html.EscapeString(s.Name), s.Generator)
+		rows := stepTable(s)
+		for _, h := range rows[0] {
+			fmt.Fprintf(b, "<th>%s</th>", html.EscapeString(h))
+		}
+		b.WriteString("</tr>\n")
+		for _, row := range rows[1:] {
+			b.WriteString("<tr>")
+			last := len(row) - 1
+			for _, c := range row[:last] {
+				fmt.Fprintf(b, "<td>%s</td>", html.EscapeString(c))
 			}
-			if st.GeneratorBound {
-				v += " (generator-bound)"
+			class := ""
+			if strings.HasPrefix(row[last], "broken: ") {
+				class = ` class="bad"`
 			}
-			fmt.Fprintf(b, "<tr><td>%d</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td%s style=\"text-align:left\">%s</td></tr>\n",
-				st.Users, st.RPS, cell(st.Median, 0), cell(st.P95, 0), cell(st.P99, 0), st.FailurePct(),
-				cell(st.Server.CPU, 1), cell(st.Server.RSSMiB, 1), cell(st.Server.Threads, 0), cell(st.Server.Children, 0),
-				cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), cell(st.Server.LoadBusy, 0), class, html.EscapeString(v))
+			fmt.Fprintf(b, "<td%s style=\"text-align:left\">%s</td></tr>\n", class, html.EscapeString(row[last]))
 		}
 		b.WriteString("</table>\n")
 	}

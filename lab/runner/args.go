@@ -35,7 +35,7 @@ func masterArgs(cfg *Config, f features, locustfile, base, addr, admin string, p
 	args := []string{"-f", locustfile, "--master", "--headless",
 		"--expect-workers", strconv.Itoa(cfg.Workers)}
 	// A sweep's load shape sets the users and ends the run itself.
-	if len(cfg.Sweep) == 0 {
+	if !cfg.shaped() {
 		rate := s.spawnRate
 		if rate == 0 {
 			rate = cfg.SpawnRate
@@ -73,25 +73,39 @@ const SweepLocustfile = "sweep_locustfile.py"
 // writeSweepLocustfile writes it. Locust puts a locustfile's folder on
 // sys.path, not the repository's, so the file adds that first.
 func writeSweepLocustfile(cfg *Config) (string, error) {
-	steps := make([]string, len(cfg.Sweep))
-	for i, u := range cfg.Sweep {
-		steps[i] = strconv.Itoa(u)
+	what := fmt.Sprintf("a load shape holding each user count for %s once ramped", cfg.RunTime)
+	shape := fmt.Sprintf("Sweep = step_shape([%s], hold=%s, spawn_rate=%s)", joinInts(cfg.Sweep, ", "),
+		seconds(cfg.RunTime), strconv.FormatFloat(cfg.SpawnRate, 'g', -1, 64))
+	imp := "step_shape"
+	if len(cfg.SweepRPS) > 0 {
+		what = fmt.Sprintf("a load shape holding each arrival rate for %s, %d users its pool", cfg.RunTime, cfg.Users)
+		shape = fmt.Sprintf("Sweep = rate_shape([%s], users=%d, hold=%s, spawn_rate=%s)", joinFloats(cfg.SweepRPS, ", "),
+			cfg.Users, seconds(cfg.RunTime), strconv.FormatFloat(cfg.SpawnRate, 'g', -1, 64))
+		imp = "rate_shape"
 	}
 	text := fmt.Sprintf(`"""The locustfile of this sweep, written by bin/lab run: the repository's
-user classes, and a load shape holding each user count for %s once ramped."""
+user classes, and %s."""
 
 import sys
 
 sys.path.insert(0, %q)
 
 from locustfile import *  # noqa: F401,F403  the user classes and options
-from serverlab_locust.sweep import step_shape
+from serverlab_locust.sweep import %s
 
-Sweep = step_shape([%s], hold=%s, spawn_rate=%s)
-`, cfg.RunTime, cfg.Repo, strings.Join(steps, ", "), seconds(cfg.RunTime),
-		strconv.FormatFloat(cfg.SpawnRate, 'g', -1, 64))
+%s
+`, what, cfg.Repo, imp, shape)
 	path := filepath.Join(cfg.Out, SweepLocustfile)
 	return path, os.WriteFile(path, []byte(text), 0o644)
+}
+
+// joinFloats writes numbers as Python and the console read them.
+func joinFloats(v []float64, sep string) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatFloat(x, 'g', -1, 64)
+	}
+	return strings.Join(s, sep)
 }
 
 // workerArgs are a Go worker's flags.

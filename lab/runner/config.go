@@ -42,6 +42,11 @@ type Config struct {
 	// to each user count at SpawnRate and holds it for RunTime (a step's
 	// window); Users is then unused.
 	Sweep []int
+	// SweepRPS, if set, makes each run an open-model sweep: Users are
+	// spawned once as a pool, then each arrival rate (requests a second,
+	// all workers together) is held for RunTime after RateSettle. Only Go
+	// workers can hold a rate.
+	SweepRPS []float64
 	// Generator is who makes the load: go (bin/boomer), python (Locust's
 	// own workers running the locustfile's HttpUsers) or both (every
 	// model run once with each); "": go.
@@ -101,9 +106,17 @@ func SweepRamps(steps []int, spawnRate float64) []float64 {
 // RAMP_SLACK).
 const rampSlack = 30 * time.Second
 
+// RateSettle is how long a rate sweep's new rate runs before its window
+// opens (serverlab_locust/sweep.py's SETTLE).
+const RateSettle = 3 * time.Second
+
 // loadTime is how long one run's load lasts as planned: Locust's -t, or
 // a sweep's ramps and windows.
 func (c *Config) loadTime() time.Duration {
+	if len(c.SweepRPS) > 0 {
+		spawn := math.Max(1, math.Ceil(float64(c.Users)/c.SpawnRate))
+		return time.Duration(spawn*float64(time.Second)) + time.Duration(len(c.SweepRPS))*(RateSettle+c.RunTime)
+	}
 	if len(c.Sweep) == 0 {
 		return c.RunTime
 	}
@@ -116,8 +129,15 @@ func (c *Config) loadTime() time.Duration {
 
 // overrun is how much past loadTime a run may go before it is stopped.
 func (c *Config) overrun() time.Duration {
+	if len(c.SweepRPS) > 0 {
+		return masterMargin + rampSlack
+	}
 	return masterMargin + time.Duration(len(c.Sweep))*rampSlack
 }
+
+// shaped says whether a load shape in the run's locustfile sets the users
+// and ends the run (a sweep of either kind).
+func (c *Config) shaped() bool { return len(c.Sweep) > 0 || len(c.SweepRPS) > 0 }
 
 // Defaults of the users' timeouts: the locustfile's own.
 const (
@@ -160,6 +180,7 @@ type Preset struct {
 	RunTime    time.Duration
 	UserClass  string
 	Sweep      []int
+	SweepRPS   []float64
 	SpawnRates []float64 // runs every model once per rate
 	Generator  string
 	Models     []string // the preset's models; none: every model
@@ -170,7 +191,8 @@ type Preset struct {
 // find each model's ceiling.
 //
 // sweep holds LabUsers at 10 to 5000 for 30 s each: the knee of every
-// model. seeds is the course reports' setup, 1000 LabUsers ramped at 100
+// model. sweep-rps is its open model: a pool of 1000 users held at 1000,
+// 10000 and 100000 requests a second, 30 s each. seeds is the course reports' setup, 1000 LabUsers ramped at 100
 // and at 1000 a second (each rate a run), by bin/boomer and by Python
 // workers, for the models the course measured, and epoll.
 var Presets = map[string]Preset{
@@ -179,6 +201,8 @@ var Presets = map[string]Preset{
 	"max":   {Users: 200, SpawnRate: 50, RunTime: 30 * time.Second, UserClass: "HammerUser"},
 	"sweep": {Users: 5000, SpawnRate: 500, RunTime: 30 * time.Second, UserClass: "LabUser",
 		Sweep: []int{10, 100, 1000, 2000, 5000}},
+	"sweep-rps": {Users: 1000, SpawnRate: 500, RunTime: 30 * time.Second, UserClass: "LabUser",
+		SweepRPS: []float64{1000, 10000, 100000}},
 	"seeds": {Users: 1000, SpawnRate: 100, RunTime: 30 * time.Second, UserClass: "LabUser",
 		SpawnRates: []float64{100, 1000}, Generator: "both",
 		Models: []string{"single", "process", "thread", "select", "epoll"}},
@@ -316,6 +340,22 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--repeat %d: want 1..100", c.Repeat)
 	case c.Generator != "" && !slices.Contains(Generators, c.Generator):
 		return fmt.Errorf("--generator %q: want go, python or both", c.Generator)
+	}
+	if len(c.Sweep) > 0 && len(c.SweepRPS) > 0 {
+		return fmt.Errorf("--sweep and --sweep-rps: a sweep's steps are users or rates, not both")
+	}
+	if len(c.SweepRPS) > 0 && (c.Generator == "python" || c.Generator == "both") {
+		return fmt.Errorf("--sweep-rps with --generator %s: Python workers cannot hold an arrival rate (a Locust user waits for each answer before its next request); use --generator go", c.Generator)
+	}
+	prevRate := 0.0
+	for _, r := range c.SweepRPS {
+		if !(r > 0) || r > 1e6 || math.IsInf(r, 0) {
+			return fmt.Errorf("--sweep-rps: %g: want requests a second above 0, at most 1000000", r)
+		}
+		if r == prevRate {
+			return fmt.Errorf("--sweep-rps: %g twice in a row", r)
+		}
+		prevRate = r
 	}
 	prev := 0
 	for _, u := range c.Sweep {

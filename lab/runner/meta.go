@@ -29,6 +29,7 @@ func newMeta(cfg *Config, f features, preset string, now time.Time) *meta.Meta {
 			TargetCPUs: cpuList(&cfg.CPUs.Target),
 			LoadCPUs:   cpuList(&cfg.CPUs.Load),
 			Sweep:      cfg.Sweep,
+			SweepRPS:   cfg.SweepRPS,
 			Generator:  cfg.Generator,
 			SpawnRates: cfg.SpawnRates,
 		},

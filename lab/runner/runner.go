@@ -182,7 +182,7 @@ func prepare(cfg Config, opt Options) (*run, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
 	}
-	if len(cfg.Sweep) > 0 {
+	if cfg.shaped() {
 		if locustfile, err = writeSweepLocustfile(&cfg); err != nil {
 			return nil, err
 		}
@@ -200,19 +200,23 @@ func prepare(cfg Config, opt Options) (*run, error) {
 	load := fmt.Sprintf("%s each, %d %s users (spawn rate %g)", cfg.RunTime, cfg.Users, cfg.UserClass, cfg.SpawnRate)
 	if len(cfg.Sweep) > 0 {
 		load = fmt.Sprintf("a sweep of %s %s (%s each, spawn rate %g: about %s a run)",
-			joinInts(cfg.Sweep), cfg.UserClass, cfg.RunTime, cfg.SpawnRate, cfg.loadTime().Round(time.Second))
+			joinInts(cfg.Sweep, ","), cfg.UserClass, cfg.RunTime, cfg.SpawnRate, cfg.loadTime().Round(time.Second))
+	}
+	if len(cfg.SweepRPS) > 0 {
+		load = fmt.Sprintf("a rate sweep of %s requests a second (%s each, a pool of %d %s users spawned at %g: about %s a run)",
+			joinFloats(cfg.SweepRPS, ","), cfg.RunTime, cfg.Users, cfg.UserClass, cfg.SpawnRate, cfg.loadTime().Round(time.Second))
 	}
 	pr.line("lab: %s, %s, %s; results in %s", runs, load, r.setup(), cfg.Out)
 	pr.line("lab: Locust %s: %s (%s)", loc.Version, loc.Path, loc.describe())
 	return r, nil
 }
 
-func joinInts(v []int) string {
+func joinInts(v []int, sep string) string {
 	s := make([]string, len(v))
 	for i, x := range v {
 		s[i] = strconv.Itoa(x)
 	}
-	return strings.Join(s, ",")
+	return strings.Join(s, sep)
 }
 
 // setup says what the users' timeouts and the targets' EMFILE mode are.

@@ -94,6 +94,7 @@ func runUsers(ctx context.Context, cfg *config, stdout, stderr io.Writer, log *s
 		log.Info("running standalone", "host", cfg.host, "users", cfg.users, "spawn_rate", cfg.spawnRate, "run_time", cfg.runTime)
 	} else {
 		b = boomer.NewBoomer(opts)
+		openModel(ctx, b, log)
 		log.Info("worker starting", "master", fmt.Sprintf("%s:%d", cfg.masterHost, cfg.masterPort),
 			"classes", classNames(classes))
 	}
