@@ -30,10 +30,10 @@ Explicit flags override the preset.
 
 // runFlags are the parsed flags, before the environment is consulted.
 type runFlags struct {
-	cfg     runner.Config
-	preset  string
-	models  string
-	cpus    string
+	cfg      runner.Config
+	preset   string
+	models   string
+	cpus     string
 	sweep    string
 	sweepRPS string
 	kneeP95  string
