@@ -637,7 +637,7 @@ func (r *Report) axisWords() (head, steps string) {
 	case r.mixedAxes():
 		return "knee", "The steps are user counts (a closed model, where users wait for their answers, so a slow server is also sent fewer requests) or arrival rates (an open model: requests fall due at the step's rate whatever the latency, and their times run from when each fell due)."
 	case r.rateAxis():
-		return "knee (req/s due)", "The axis is the arrival rate, an open model: the Go workers start requests at the step's rate whatever the latency, a pool of users taking them in turn, and each request's time runs from when it fell due, so a server that falls behind shows its queue in the latency instead of being sent fewer requests. A step where requests fell due while every user of the pool was busy (the pool ran dry: the server did not keep up and requests queued) is broken too, once 1 % or more of them waited."
+		return "knee (req/s due)", "The axis is the arrival rate, an open model: the Go workers start requests at the step's rate whatever the latency, a pool of users taking them in turn, and each request's time runs from when it fell due, so a server that falls behind shows its queue in the latency instead of being sent fewer requests. A step where requests fell due while every user of the pool was busy (the pool ran dry: the server did not keep up and requests queued) is broken too, once " + strconv.FormatFloat(r.Level.MaxFailPct, 'g', -1, 64) + " % or more of them waited."
 	}
 	return "knee (users)", "The axis is the user count, a closed model: users wait for their answers, so a slow server is also sent fewer requests."
 }
@@ -694,7 +694,7 @@ func (r *Report) sweepMarkdown(w io.Writer) error {
 // kept: late (due while the pool was busy), the longest wait for a free
 // user, queued at the window's end, users engaged.
 func stepTable(s SweepRun) [][]string {
-	rate := s.Knee.Axis == "rate"
+	rate := len(s.Steps) > 0 && s.Steps[0].Rate()
 	head := []string{"users"}
 	if rate {
 		head = []string{"rate due/s", "users"}
