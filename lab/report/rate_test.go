@@ -81,6 +81,11 @@ func TestRateKnee(t *testing.T) {
 	if got["axis"] != "rate" || got["rate_at_knee"] != "1000" || got["first_broken_rate"] != "10000" || got["users_at_knee"] != "50" {
 		t.Errorf("knee.csv row %v", got)
 	}
+	charts := r.sweepCharts()
+	if len(charts) != 3 || charts[0].xTitle != "requests due a second" || len(charts[0].lines) != 1 ||
+		charts[0].lines[0].x[3] != 100000 || charts[1].lines[0].y[3] != 5000 {
+		t.Errorf("knee curves not against the rate: %+v", charts)
+	}
 	var md bytes.Buffer
 	if err := r.sweepMarkdown(&md); err != nil {
 		t.Fatal(err)

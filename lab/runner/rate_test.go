@@ -35,6 +35,11 @@ func TestRateSweepMasterArgsAndLocustfile(t *testing.T) {
 	if got := cfg.loadTime(); got != 48*time.Second {
 		t.Errorf("load time %s", got)
 	}
+	p := Presets["sweep-rps"]
+	preset := Config{Users: p.Users, SpawnRate: p.SpawnRate, RunTime: p.RunTime, SweepRPS: p.SweepRPS}
+	if got := preset.loadTime(); got != 101*time.Second {
+		t.Errorf("the sweep-rps preset's load time %s, the README says 101 s", got)
+	}
 	if err := (&Config{Models: []string{"m"}, Users: 1, SpawnRate: 1, RunTime: time.Second, Workers: 1, Out: "x",
 		UserClass: "LabUser", SweepRPS: []float64{5}, Generator: "python"}).Validate(); err == nil ||
 		!strings.Contains(err.Error(), "Python workers cannot hold an arrival rate") {
