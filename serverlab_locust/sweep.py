@@ -157,14 +157,9 @@ class StepShape(LoadTestShape):
             users = self._users()
             reached = users is not None and users == target
             if reached or now - self._since >= self._ramps[self._i] + RAMP_SLACK:
-                self._phase, self._since = "hold", now
-                self._start = _Snapshot(self.runner.stats, time.time())
-                self._cpu = []
+                self._open_window(now)
         else:
-            try:
-                self._cpu.append(self._worker_cpu())
-            except Exception:  # a reading bug never stops the load test
-                log.exception("serverlab sweep: reading the workers' CPU")
+            self._sample_cpu()
             if now - self._since >= self.hold:
                 self._record(_Snapshot(self.runner.stats, time.time()))
                 self._i += 1
@@ -174,6 +169,19 @@ class StepShape(LoadTestShape):
                     return None
                 target = self.steps[self._i]
         return (target, self.spawn_rate)
+
+    def _open_window(self, now):
+        """The step's window starts: the master's statistics now are its
+        baseline."""
+        self._phase, self._since = "hold", now
+        self._start = _Snapshot(self.runner.stats, time.time())
+        self._cpu = []
+
+    def _sample_cpu(self):
+        try:
+            self._cpu.append(self._worker_cpu())
+        except Exception:  # a reading bug never stops the load test
+            log.exception("serverlab sweep: reading the workers' CPU")
 
     def _users(self):
         try:
@@ -309,15 +317,10 @@ class RateShape(StepShape):
                 self._settle(now)
         elif self._phase == "settle":
             if now - self._since >= SETTLE:
-                self._phase, self._since = "hold", now
-                self._start = _Snapshot(self.runner.stats, time.time())
+                self._open_window(now)
                 self._counts0, self._lag = self._counts(), 0.0
-                self._cpu = []
         else:
-            try:
-                self._cpu.append(self._worker_cpu())
-            except Exception:  # a reading bug never stops the load test
-                log.exception("serverlab sweep: reading the workers' CPU")
+            self._sample_cpu()
             if now - self._since >= self.hold:
                 self._record(_Snapshot(self.runner.stats, time.time()), self._rate_row())
                 self._i += 1

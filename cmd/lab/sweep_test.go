@@ -39,17 +39,25 @@ func kneeRows(t *testing.T, out string) map[string]map[string]string {
 // A sweep on real masters of both Locust versions: every model gets a
 // knee, and single, which serves one connection at a time, breaks first
 // and by its backlog.
-func TestSweepEndToEnd(t *testing.T) {
-	target := testbin.Build(t, "serverlab/targets/cmd/target")
+// realMasters builds bin/target and bin/boomer and finds both Locust
+// versions; it returns bin/target's path.
+func realMasters(t *testing.T) (target string, pinned, debian locusts.Locust) {
+	t.Helper()
+	target = testbin.Build(t, "serverlab/targets/cmd/target")
 	testbin.Build(t, "serverlab/boomer/cmd/boomer")
 	pinned, err := locusts.Pinned()
 	if err != nil {
 		t.Fatalf("the pinned Locust: %v (scripts/setup.sh makes .venv)", err)
 	}
-	debian, err := locusts.Debian()
+	debian, err = locusts.Debian()
 	if err != nil {
 		t.Fatalf("Debian's Locust: %v (scripts/setup.sh installs python3-locust)", err)
 	}
+	return target, pinned, debian
+}
+
+func TestSweepEndToEnd(t *testing.T) {
+	target, pinned, debian := realMasters(t)
 	for _, c := range []struct {
 		name, locust, models string
 	}{

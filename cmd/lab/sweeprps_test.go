@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"serverlab/internal/locusts"
-	"serverlab/internal/testbin"
 	"serverlab/lab/locustcsv"
 )
 
@@ -19,16 +18,7 @@ import (
 // backlog, breaks at the first rate while epoll keeps up with both.
 func TestSweepRPSEndToEnd(t *testing.T) {
 	t.Parallel()
-	target := testbin.Build(t, "serverlab/targets/cmd/target")
-	testbin.Build(t, "serverlab/boomer/cmd/boomer")
-	pinned, err := locusts.Pinned()
-	if err != nil {
-		t.Fatalf("the pinned Locust: %v (scripts/setup.sh makes .venv)", err)
-	}
-	debian, err := locusts.Debian()
-	if err != nil {
-		t.Fatalf("Debian's Locust: %v (scripts/setup.sh installs python3-locust)", err)
-	}
+	target, pinned, debian := realMasters(t)
 	for _, loc := range []locusts.Locust{pinned, debian} {
 		t.Run(loc.Version, func(t *testing.T) {
 			t.Parallel() // the runs mostly wait on their windows

@@ -170,26 +170,32 @@ func TestSweepMasterArgsAndLocustfile(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{Users: 7, SpawnRate: 50, RunTime: 20 * time.Second, Workers: 2, UserClass: "LabUser",
 		Sweep: []int{10, 100, 1000}, Repo: "/the/repo", Out: dir}
-	args := strings.Join(masterArgs(&cfg, features{}, "/x/sweep_locustfile.py", "/o/m", "127.0.0.1:1", "", 5557, step{model: "m"}), " ")
+	checkSweepFiles(t, &cfg, "Sweep = step_shape([10, 100, 1000], hold=20, spawn_rate=50)")
+	// Ramps of 1, 2 and 18 s, and three windows of 20 s.
+	if got := cfg.loadTime(); got != 81*time.Second {
+		t.Errorf("load time %s", got)
+	}
+}
+
+// checkSweepFiles checks that a sweep's master gets no -u, -r or -t and
+// that its locustfile imports the checkout's and holds want.
+func checkSweepFiles(t *testing.T, cfg *Config, want ...string) {
+	t.Helper()
+	args := strings.Join(masterArgs(cfg, features{}, "/x/sweep_locustfile.py", "/o/m", "127.0.0.1:1", "", 5557, step{model: "m"}), " ")
 	for _, bad := range []string{" -u ", " -r ", " -t "} {
 		if strings.Contains(args, bad) {
 			t.Errorf("master args have %q: %s", bad, args)
 		}
 	}
-	path, err := writeSweepLocustfile(&cfg)
+	path, err := writeSweepLocustfile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
-	for _, want := range []string{`sys.path.insert(0, "/the/repo")`, "from locustfile import *",
-		"Sweep = step_shape([10, 100, 1000], hold=20, spawn_rate=50)"} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("%s lacks %q:\n%s", path, want, b)
+	for _, w := range append([]string{`sys.path.insert(0, "/the/repo")`, "from locustfile import *"}, want...) {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("%s lacks %q:\n%s", path, w, b)
 		}
-	}
-	// Ramps of 1, 2 and 18 s, and three windows of 20 s.
-	if got := cfg.loadTime(); got != 81*time.Second {
-		t.Errorf("load time %s", got)
 	}
 }
 

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +13,8 @@ func TestRateSweepMasterArgsAndLocustfile(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{Users: 100, SpawnRate: 50, RunTime: 20 * time.Second, Workers: 2, UserClass: "LabUser",
 		SweepRPS: []float64{1000, 2500.5}, Repo: "/the/repo", Out: dir}
-	args := strings.Join(masterArgs(&cfg, features{}, "/x/sweep_locustfile.py", "/o/m", "127.0.0.1:1", "", 5557, step{model: "m"}), " ")
-	for _, bad := range []string{" -u ", " -r ", " -t "} {
-		if strings.Contains(args, bad) {
-			t.Errorf("master args have %q: %s", bad, args)
-		}
-	}
-	path, err := writeSweepLocustfile(&cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
-	for _, want := range []string{`sys.path.insert(0, "/the/repo")`, "from serverlab_locust.sweep import rate_shape",
-		"Sweep = rate_shape([1000, 2500.5], users=100, hold=20, spawn_rate=50)"} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("%s lacks %q:\n%s", path, want, b)
-		}
-	}
+	checkSweepFiles(t, &cfg, "from serverlab_locust.sweep import rate_shape",
+		"Sweep = rate_shape([1000, 2500.5], users=100, hold=20, spawn_rate=50)")
 	// The pool in 2 s, then two rates of 3 s settling and 20 s windows.
 	if got := cfg.loadTime(); got != 48*time.Second {
 		t.Errorf("load time %s", got)
