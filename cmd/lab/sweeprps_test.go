@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"serverlab/internal/locusts"
+	"serverlab/internal/testbin"
 	"serverlab/lab/locustcsv"
 )
 
@@ -69,6 +71,43 @@ func TestSweepRPSEndToEnd(t *testing.T) {
 				t.Errorf("the worker's log has no arrival rate from the master:\n%s", b)
 			}
 		})
+	}
+}
+
+// A pool too small for the rate: two SlowIOUsers (each request waits
+// 100 ms in the server) on two workers, at 50 requests a second where
+// they can answer 20. The master splits the rate by the users it gave
+// each worker; the pool runs dry and the queue grows, and Locust's own
+// times carry the wait, from when each request was due: a median of a
+// second or more, where the server takes little more than its 100 ms.
+func TestSweepRPSPoolDry(t *testing.T) {
+	t.Parallel()
+	target := testbin.Build(t, "serverlab/targets/cmd/target")
+	testbin.Build(t, "serverlab/boomer/cmd/boomer")
+	out := filepath.Join(t.TempDir(), "dry")
+	var log strings.Builder
+	code := runMain([]string{"--sweep-rps", "50", "--users", "2", "--spawn-rate", "2", "--workers", "2",
+		"--user-class", "SlowIOUser", "--models", "epoll", "--run-time", "3s",
+		"--bin", filepath.Dir(target), "--out", out}, io.Discard, &log)
+	if code != 0 {
+		t.Fatalf("lab run: exit %d\n%s\n%s", code, log.String(), logs(out))
+	}
+	k := kneeRows(t, out)["epoll"]
+	if k == nil || k["first_broken_rate"] != "50" || !strings.Contains(k["how_it_broke"], "the pool of 2 users ran dry") {
+		t.Fatalf("knee.csv: %v", k)
+	}
+	steps, err := locustcsv.ReadSteps(filepath.Join(out, "epoll_steps.csv"))
+	if err != nil || len(steps) != 1 {
+		t.Fatalf("epoll_steps.csv: %v, %d steps", err, len(steps))
+	}
+	if s := steps[0]; !(s.Median >= 1000) || !(s.Late > 0) || !(s.Backlog > 0) || s.Engaged != 2 || s.Workers != 2 {
+		t.Errorf("step: %+v", s)
+	}
+	for w := 1; w <= 2; w++ {
+		b, _ := os.ReadFile(filepath.Join(out, fmt.Sprintf("epoll.boomer-%d.log", w)))
+		if !strings.Contains(string(b), `msg="arrival rate" step=1 rate=25`) {
+			t.Errorf("worker %d was not sent half the rate:\n%s", w, b)
+		}
 	}
 }
 
