@@ -308,8 +308,8 @@ class RateShape(StepShape):
             self._since = now
             self._phase = "spawn"
             # Before the spawn: the users wait for a rate instead of
-            # making requests of their own.
-            self._send_rate(0)
+            # making requests of their own (step 0).
+            self._send_rate(0, step=0)
         if self._phase == "spawn":
             users = self._users()
             planned = max(1.0, math.ceil(self.users / self.spawn_rate))
@@ -336,7 +336,7 @@ class RateShape(StepShape):
         self._latest = {}
         self._send_rate(self.rates[self._i])
 
-    def _send_rate(self, rate):
+    def _send_rate(self, rate, step=None):
         """Each worker's share of `rate`, in proportion to its users (as the
         master split them), else evenly; None ends the open model."""
         workers = [w for w in (self._workers() or []) if getattr(w, "state", "") != "missing"]
@@ -351,7 +351,7 @@ class RateShape(StepShape):
         total = sum(counts)
         for w, n in zip(workers, counts):
             share = rate * n / total if total > 0 else rate / len(workers)
-            self.runner.send_message(RATE_MESSAGE, {"step": self._i + 1, "rate": float(share),
+            self.runner.send_message(RATE_MESSAGE, {"step": self._i + 1 if step is None else step, "rate": float(share),
                                                     "total_rate": float(rate), "workers": len(workers)},
                                      client_id=w.id)
         if rate:
