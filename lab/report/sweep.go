@@ -50,6 +50,27 @@ const (
 	GeneratorWorking = 25.0
 )
 
+// A step is disturbed when the load generators' CPUs were at least
+// DisturbedBusy percent busy while the busiest worker, the master and the
+// server together used under DisturbedOwn percent of a core (the server
+// counts in case the run was not pinned and its CPUs are the load's):
+// something other than the run kept them busy (a build, another test),
+// and the step's times measured that competition as much as the server.
+const (
+	DisturbedBusy = 90.0
+	DisturbedOwn  = 50.0
+)
+
+func disturbed(s StepServer, gen float64) bool {
+	own := gen
+	for _, v := range []float64{s.MasterCPU, s.CPU} {
+		if !math.IsNaN(v) {
+			own += v
+		}
+	}
+	return !math.IsNaN(s.LoadBusy) && !math.IsNaN(gen) && s.LoadBusy >= DisturbedBusy && own < DisturbedOwn
+}
+
 func generatorBound(gen, loadBusy, server float64) bool {
 	idle := math.IsNaN(server) || server < ServerIdle
 	switch {
@@ -97,6 +118,7 @@ type StepRow struct {
 	Broken         bool
 	How            string // why it broke; "" when served
 	GeneratorBound bool
+	Disturbed      bool // other processes kept the load CPUs busy
 }
 
 // Knee is a run's result: the largest step served before the first broken
@@ -120,7 +142,14 @@ type Knee struct {
 	// limit; 0: none.
 	GeneratorBoundAt   int     `json:"generator_bound_at_users"`
 	generatorBoundRate float64 // the rate there, on the rate axis
-	Sentence           string  `json:"sentence"`
+	// ServedAfter are the steps, on the knee's axis, served again after
+	// the first broken one: a break that does not hold as the load grows.
+	ServedAfter []float64 `json:"served_after_break"`
+	// Disturbed counts the steps run while other processes kept the load
+	// generators' CPUs busy; DisturbedPeak is the busiest of them, %.
+	Disturbed     int     `json:"disturbed_steps"`
+	DisturbedPeak float64 `json:"-"`
+	Sentence      string  `json:"sentence"`
 }
 
 // SweepRun is one sweep: its steps, in order, and its knee.
@@ -321,6 +350,7 @@ func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
 	s, sv := row.Step, row.Server
 	row.GeneratorBound = generatorBound(row.GeneratorCPU(), sv.LoadBusy, sv.CPU)
+	row.Disturbed = disturbed(sv, row.GeneratorCPU())
 	var why []string
 	kinds := map[string]int{}
 	for _, f := range fails {
@@ -471,7 +501,14 @@ func kneeOf(sr *SweepRun) Knee {
 				k.generatorBoundRate = s.TargetRate
 			}
 		}
+		if s.Disturbed {
+			k.Disturbed++
+			k.DisturbedPeak = math.Max(k.DisturbedPeak, s.Server.LoadBusy)
+		}
 		if k.brokeAt() != 0 {
+			if !s.Broken {
+				k.ServedAfter = append(k.ServedAfter, level(s))
+			}
 			continue
 		}
 		if s.Broken {
@@ -538,6 +575,18 @@ func sentence(sr *SweepRun, k Knee) string {
 			}
 		}
 	}
+	if len(k.ServedAfter) > 0 {
+		at := make([]string, len(k.ServedAfter))
+		for i, v := range k.ServedAfter {
+			at[i] = k.unit(v)
+		}
+		fmt.Fprintf(&b, " Yet it was within the service level again at %s: a break that does not hold as the load grows points at a disturbed or unlucky step, not at the model; run it again (--repeat).",
+			strings.Join(at, ", "))
+	}
+	if k.Disturbed > 0 {
+		fmt.Fprintf(&b, " %d of its %d steps ran while other processes kept the load generators' CPUs busy (up to %.0f %%, the run itself using under %.0f %% of a core): their times measured that competition too; measure on a quiet machine.",
+			k.Disturbed, len(sr.Steps), k.DisturbedPeak, DisturbedOwn)
+	}
 	if sr.MasterWarnedCPU {
 		b.WriteString(" Locust's master warned that a load generator's CPU passed 90 %.")
 	}
@@ -548,7 +597,8 @@ func sentence(sr *SweepRun, k Knee) string {
 func (r *Report) KneeCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"model", "generator", "run", "users_at_knee", "rps_at_knee", "p95_at_knee_ms",
-		"first_broken_users", "how_it_broke", "generator_bound_at_users", "axis", "rate_at_knee", "first_broken_rate"})
+		"first_broken_users", "how_it_broke", "generator_bound_at_users", "axis", "rate_at_knee", "first_broken_rate",
+		"served_after_break", "disturbed_steps"})
 	for _, s := range r.Sweeps {
 		k := s.Knee
 		broke := ""
@@ -566,8 +616,12 @@ func (r *Report) KneeCSV(w io.Writer) error {
 				brokeRate = num(k.BrokeAtRate)
 			}
 		}
+		after := make([]string, len(k.ServedAfter))
+		for i, v := range k.ServedAfter {
+			after[i] = num(v)
+		}
 		cw.Write([]string{k.Model, k.Generator, k.Run, strconv.Itoa(k.Users), numNaN(k.RPS), numNaN(k.P95), broke, k.How, gb,
-			k.Axis, rate, brokeRate})
+			k.Axis, rate, brokeRate, strings.Join(after, " "), strconv.Itoa(k.Disturbed)})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -722,6 +776,9 @@ func stepTable(s SweepRun) [][]string {
 		}
 		if st.GeneratorBound {
 			v += " (generator-bound)"
+		}
+		if st.Disturbed {
+			v += " (disturbed)"
 		}
 		row = append(row, cell(st.Server.CPU, 1), cell(st.Server.RSSMiB, 1), cell(st.Server.Threads, 0), cell(st.Server.Children, 0),
 			cell(st.Server.FDs, 0), cell(st.Server.Active, 0), cell(st.Server.EMFILE, 0), cell(st.GeneratorCPU(), 0), cell(st.Server.LoadBusy, 0), v)

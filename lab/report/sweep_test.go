@@ -65,6 +65,51 @@ func TestKnee(t *testing.T) {
 	}
 }
 
+// A step run while something else kept the load CPUs busy is marked
+// disturbed, and a break the larger steps do not confirm is said to be
+// one: the sentence tells the reader to measure again.
+func TestDisturbedAndServedAgain(t *testing.T) {
+	busy := func(active, load, gen float64) StepServer {
+		s := server(active, 0, 3)
+		s.LoadBusy, s.GeneratorCPU, s.MasterCPU = load, gen, 2
+		return s
+	}
+	sr := SweepRun{Name: "thread", Model: "thread", Generator: "go"}
+	for i, row := range []StepRow{
+		{Step: step(100, 1000, 0, 80), Server: busy(100, 40, 5)},
+		{Step: step(1000, 9000, 0, 1400), Server: busy(1000, 100, 5)},
+		{Step: step(2000, 19000, 0, 320), Server: busy(2000, 99, 10)},
+		{Step: step(5000, 49000, 0, 82), Server: busy(5000, 97, 60)},
+	} {
+		row.Step.Step = i + 1
+		judge(&row, nil, DefaultServiceLevel)
+		sr.Steps = append(sr.Steps, row)
+	}
+	if got := []bool{sr.Steps[0].Disturbed, sr.Steps[1].Disturbed, sr.Steps[2].Disturbed, sr.Steps[3].Disturbed}; got[0] || !got[1] || !got[2] || got[3] {
+		t.Errorf("disturbed %v; want the two steps whose load CPUs others kept busy (the last one's generator was itself busy)", got)
+	}
+	k := kneeOf(&sr)
+	if k.Users != 100 || k.BrokeAt != 1000 || len(k.ServedAfter) != 2 || k.ServedAfter[1] != 5000 || k.Disturbed != 2 {
+		t.Fatalf("knee %d, broke at %d, served after %v, disturbed %d", k.Users, k.BrokeAt, k.ServedAfter, k.Disturbed)
+	}
+	for _, want := range []string{"within the service level again at 2000 users, 5000 users", "2 of its 4 steps ran while other processes kept the load generators' CPUs busy (up to 100 %"} {
+		if !strings.Contains(k.Sentence, want) {
+			t.Errorf("sentence %q lacks %q", k.Sentence, want)
+		}
+	}
+	r := &Report{Sweeps: []SweepRun{{Name: sr.Name, Model: sr.Model, Generator: sr.Generator, Steps: sr.Steps, Knee: k}}}
+	var b strings.Builder
+	if err := r.KneeCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); !strings.HasSuffix(lines[0], ",served_after_break,disturbed_steps") || !strings.HasSuffix(lines[1], ",2000 5000,2") {
+		t.Errorf("knee.csv:\n%s", b.String())
+	}
+	if v := stepTable(r.Sweeps[0])[2]; !strings.HasSuffix(v[len(v)-1], "(disturbed)") {
+		t.Errorf("verdict %q does not say the step was disturbed", v[len(v)-1])
+	}
+}
+
 func TestGeneratorBound(t *testing.T) {
 	nan := math.NaN()
 	for _, c := range []struct {
