@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"serverlab/internal/locusts"
+	"serverlab/internal/launch"
 	"serverlab/internal/testbin"
 )
 
@@ -42,14 +43,10 @@ func TestFrozenMasterStopsTheUsers(t *testing.T) {
 	l := testbin.Locust(t, locusts.Pinned)
 	target, admin := startModel(t, "epoll", "--admin-addr", "127.0.0.1:0")
 	port, webPort := testbin.FreePort(t), testbin.FreePort(t)
+	master := startMaster(t, "web master", l, port, "--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))
 	worker := startWorker(t, port, "-H", target)
-	master := start(t, "web master", l.Path, masterArgs(t, port,
-		"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))...)
 	web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
-	eventually(t, 30*time.Second, "the worker to connect", func() (bool, string) {
-		r, err := getStats(web)
-		return err == nil && len(r.Workers) == 1, fmt.Sprintf("%+v %v", r, err)
-	})
+	master.Await(t, 30*time.Second, launch.WorkersConnected(1))
 	postForm(t, web+"/swarm", url.Values{"user_count": {"5"}, "spawn_rate": {"5"}, "host": {target}, "target": {"epoll"}})
 	eventually(t, 30*time.Second, "requests to reach the target", func() (bool, string) {
 		n := requestsServed(t, admin)

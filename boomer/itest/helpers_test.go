@@ -11,7 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"serverlab/internal/launch"
+	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
 
@@ -51,6 +54,20 @@ func startModel(t *testing.T, model string, flags ...string) (base, admin string
 	return base, admin
 }
 
+// startMaster starts a Locust master of l on masterPort with
+// masterArgs and more, and waits until it takes workers: a worker started
+// before the master binds waits out its reconnect back-off, started after,
+// it joins at once.
+func startMaster(t *testing.T, label string, l locusts.Locust, masterPort int, more ...string) *proc {
+	t.Helper()
+	m := start(t, label, l.Path, masterArgs(t, masterPort, more...)...)
+	m.Await(t, 60*time.Second, launch.Master(masterPort))
+	return m
+}
+
+// startWorker starts bin/boomer for the master on masterPort; it does not
+// wait: a headless master counts it with --expect-workers, others with
+// launch.WorkersConnected.
 func startWorker(t *testing.T, masterPort int, args ...string) *proc {
 	t.Helper()
 	bin := testbin.Build(t, "serverlab/boomer/cmd/boomer")
