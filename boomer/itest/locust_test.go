@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"serverlab/internal/locusts"
 	"serverlab/internal/launch"
+	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"serverlab/internal/locusts"
 	"serverlab/internal/launch"
+	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
 
