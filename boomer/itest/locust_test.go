@@ -48,8 +48,10 @@ var versions = []struct {
 // versions: all requests succeed and reach the master's CSV, and the worker
 // exits 0 when the master quits.
 func TestHeadlessMasterDrivesGoWorker(t *testing.T) {
+	t.Parallel()
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			l := testbin.Locust(t, v.find)
 			target := startTarget(t)
 			prefix, code, master, worker := headless(t, l, target, nil, "-u", "20", "-r", "20", "-t", "10s")
@@ -81,8 +83,10 @@ var fdReport = regexp.MustCompile(`run ended: (\d+) requests failed with 'Too ma
 // each: the failures read as a Python worker's would, and the locustfile
 // counts them.
 func TestWorkerOutOfFDs(t *testing.T) {
+	t.Parallel()
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			l := testbin.Locust(t, v.find)
 			target := startTarget(t)
 			prefix, _, master, worker := headless(t, l, target, []string{"--max-fds", "64"},
@@ -112,6 +116,7 @@ func TestWorkerOutOfFDs(t *testing.T) {
 // stop, swarm again. Then the master dies and a new one starts: the worker
 // reconnects, runs that master's test, and exits 0 when it quits.
 func TestWebUIAndMasterRestart(t *testing.T) {
+	t.Parallel()
 	l := testbin.Locust(t, locusts.Pinned)
 	target := startTarget(t)
 	port, webPort := testbin.FreePort(t), testbin.FreePort(t)

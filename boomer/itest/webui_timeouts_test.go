@@ -18,6 +18,7 @@ import (
 // what is typed there reaches the Go worker: against a silent server its
 // failures name the form's response timeout.
 func TestWebUIFormSetsTimeouts(t *testing.T) {
+	t.Parallel()
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()

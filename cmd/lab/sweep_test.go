@@ -40,6 +40,7 @@ func kneeRows(t *testing.T, out string) map[string]map[string]string {
 // knee, and single, which serves one connection at a time, breaks first
 // and by its backlog.
 func TestSweepEndToEnd(t *testing.T) {
+	t.Parallel()
 	target := testbin.Build(t, "serverlab/targets/cmd/target")
 	testbin.Build(t, "serverlab/boomer/cmd/boomer")
 	pinned, err := locusts.Pinned()
@@ -57,6 +58,7 @@ func TestSweepEndToEnd(t *testing.T) {
 		{debian.Version, debian.Path, "epoll,single"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			out := filepath.Join(t.TempDir(), "sweep")
 			var log strings.Builder
 			code := runMain([]string{"--sweep", "5,40", "--models", c.models, "--run-time", "4s",
@@ -147,6 +149,7 @@ func TestSweepGenerators(t *testing.T) {
 // The seeds preset's runs, each model by both generators at both ramps,
 // set beside the course's tables in the report.
 func TestSeedsPreset(t *testing.T) {
+	t.Parallel()
 	target := testbin.Build(t, "serverlab/targets/cmd/target")
 	testbin.Build(t, "serverlab/boomer/cmd/boomer")
 	out := filepath.Join(t.TempDir(), "seeds")

@@ -469,6 +469,7 @@ func swarmClass(t *testing.T, u *upRun, class, model, host, servedBy, admins str
 // and two Go workers, a Python worker added, a run on each target through
 // the web UI's form, then Ctrl-C.
 func TestUpEndToEnd(t *testing.T) {
+	t.Parallel()
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
@@ -582,6 +583,7 @@ func TestUpEndToEnd(t *testing.T) {
 // alone. A target killed under it is reported; then SIGTERM to bin/lab, as
 // `kill` sends it, stops the rest.
 func TestMakeUp(t *testing.T) {
+	t.Parallel()
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
