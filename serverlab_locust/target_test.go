@@ -146,8 +146,10 @@ func rowValue(rows []tabRow, prefix string) string {
 // descriptors filling up to the limit and its accept() failing with EMFILE.
 // Then a run whose admin URL nobody answers shows that, not zeros.
 func TestWebUIShowsTheTargetRunningOut(t *testing.T) {
+	t.Parallel()
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			l := testbin.Locust(t, v.find)
 			tg := startTarget(t, "--max-fds", "64")
 			port, webPort := testbin.FreePort(t), testbin.FreePort(t)
@@ -249,6 +251,7 @@ func TestWebUIShowsTheTargetRunningOut(t *testing.T) {
 // the pinned Locust with its own Python users (from --target-admin-url, as
 // the README shows). The master prints the target's summary at the end.
 func TestHeadlessRunWritesTargetCSV(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		locust     int // index in versions
@@ -256,6 +259,7 @@ func TestHeadlessRunWritesTargetCSV(t *testing.T) {
 	}{{"pinned", 0, false}, {"debian", 1, false}, {"pinned-standalone", 0, true}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			l := testbin.Locust(t, versions[tc.locust].find)
 			tg := startTarget(t)
 			prefix := filepath.Join(t.TempDir(), "run")
