@@ -11,9 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"serverlab/internal/launch"
 	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
@@ -61,7 +59,7 @@ func startModel(t *testing.T, model string, flags ...string) (base, admin string
 func startMaster(t *testing.T, label string, l locusts.Locust, masterPort int, more ...string) *proc {
 	t.Helper()
 	m := start(t, label, l.Path, masterArgs(t, masterPort, more...)...)
-	m.Await(t, 60*time.Second, launch.Master(masterPort))
+	waitListening(t, masterPort, m)
 	return m
 }
 
