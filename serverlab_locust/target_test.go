@@ -159,7 +159,7 @@ func TestWebUIShowsTheTargetRunningOut(t *testing.T) {
 				"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort), "--class-picker")
 			startWorker(t, port)
 			web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
-			master.Await(t, 30*time.Second, launch.WorkersConnected(1))
+			master.Await(t, 30*time.Second, launch.Answers(web+"/"), launch.WorkersConnected(1))
 			var before targetStats
 			if err := getJSON(web+"/target/stats", &before); err != nil {
 				t.Fatal(err)

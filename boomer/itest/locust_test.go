@@ -123,7 +123,7 @@ func TestWebUIAndMasterRestart(t *testing.T) {
 	master := startMaster(t, "web master", l, port, "--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))
 	worker := startWorker(t, port, "-H", target)
 	web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
-	master.Await(t, 30*time.Second, launch.WorkersConnected(1))
+	master.Await(t, 30*time.Second, launch.Answers(web+"/"), launch.WorkersConnected(1))
 
 	// The first swarm names the host; the second leaves it empty, so the
 	// worker falls back to its -H.

@@ -22,7 +22,6 @@ const runsInARow = 20
 // included. The first run that loses anything fails the test; there are
 // no retries.
 func TestWorkerOutOfFDsLosesNoStats(t *testing.T) {
-	t.Parallel()
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()

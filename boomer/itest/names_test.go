@@ -118,7 +118,6 @@ func fullBacklog(t *testing.T) string { return "http://" + testbin.FullBacklog(t
 // with both kinds of workers groups each failure in one row. The table is
 // logged; the README's is this one.
 func TestFailureNamesMatchPythonWorkers(t *testing.T) {
-	t.Parallel()
 	l := testbin.Locust(t, locusts.Pinned)
 	timeouts := []string{"--connect-timeout", "0.5", "--response-timeout", "0.5"}
 	cases := []struct {

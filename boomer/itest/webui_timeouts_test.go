@@ -28,7 +28,7 @@ func TestWebUIFormSetsTimeouts(t *testing.T) {
 			master := startMaster(t, "web master", l, port, "--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))
 			startWorker(t, port)
 			web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
-			master.Await(t, 30*time.Second, launch.WorkersConnected(1))
+			master.Await(t, 30*time.Second, launch.Answers(web+"/"), launch.WorkersConnected(1))
 			res, err := http.Get(web + "/")
 			if err != nil {
 				t.Fatal(err)
