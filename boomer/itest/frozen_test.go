@@ -45,9 +45,7 @@ func TestFrozenMasterStopsTheUsers(t *testing.T) {
 	target, admin := startModel(t, "epoll", "--admin-addr", "127.0.0.1:0")
 	port, webPort := testbin.FreePort(t), testbin.FreePort(t)
 	master := startMaster(t, "web master", l, port, "--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))
-	// Capped: the users' rate is not what this is about, and their
-	// HammerUser would keep a core busy for the minute it waits.
-	worker := startWorker(t, port, "-H", target, "--max-rps", "200")
+	worker := startWorker(t, port, "-H", target)
 	web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
 	master.Await(t, 30*time.Second, launch.Answers(web+"/"), launch.WorkersConnected(1))
 	postForm(t, web+"/swarm", url.Values{"user_count": {"5"}, "spawn_rate": {"5"}, "host": {target}, "target": {"epoll"}})
