@@ -3,11 +3,9 @@
 package testbin
 
 import (
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -57,18 +55,9 @@ func Build(t testing.TB, pkg string) string {
 	return out
 }
 
-// Main runs a package's tests (call it from TestMain) with at most
-// parallel tests marked t.Parallel running at once, unless -parallel says
-// otherwise: for packages whose tests mostly wait on Locust's clocks (run
-// times, heartbeats, timeouts), each on its own ports and folders. It
-// removes the binaries Build made, and returns the exit code.
-func Main(m *testing.M, parallel int) int {
-	flag.Parse()
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
-	if !given {
-		flag.Set("test.parallel", strconv.Itoa(parallel))
-	}
+// Main runs a package's tests (call it from TestMain) and then removes
+// the binaries Build made; it returns the exit code.
+func Main(m *testing.M) int {
 	code := m.Run()
 	mu.Lock()
 	if dir != "" {
