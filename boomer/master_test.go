@@ -1,7 +1,6 @@
 package boomer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
@@ -74,13 +74,17 @@ func testRealMaster(t *testing.T, l locusts.Locust) {
 		"--master-bind-host", "127.0.0.1", "--master-bind-port", strconv.Itoa(port),
 		"--csv", "out", "--loglevel", "INFO")
 	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	out := &testbin.Output{}
+	master, err := launch.Run(cmd, launch.Options{Log: out})
+	if err != nil {
 		t.Fatal(err)
 	}
+	// A worker that dials before the master binds waits out a back-off.
+	if err := master.Await(ctx, 60*time.Second, launch.Master(port)); err != nil {
+		t.Fatalf("master: %v\n%s", err, out.String())
+	}
 	masterDone := make(chan error, 1)
-	go func() { masterDone <- cmd.Wait() }()
+	go func() { <-master.Exited(); master.OutputEnded(5 * time.Second); masterDone <- master.Err() }()
 
 	b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: port})
 	var pongs atomic.Int64

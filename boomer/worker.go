@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"serverlab/internal/launch"
 )
 
 // Worker states as Locust's heartbeats carry them.
@@ -254,7 +256,7 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 			switch m.Type {
 			case "ack":
 				idx, _ := asStringMap(m.Data)
-				b.log.Info("master acknowledged this worker", "index", idx["index"])
+				b.log.Info(launch.WorkerReady, "index", idx["index"])
 				w.masterBack()
 				if !acked {
 					acked = true

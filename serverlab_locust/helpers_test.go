@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
@@ -45,15 +46,26 @@ func startTarget(t *testing.T, more ...string) target {
 	admin := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))
 	args := append([]string{"--model", "epoll", "--addr", "127.0.0.1:0", "--admin-addr", admin,
 		"--docroot", filepath.Join(testbin.Root(t), "targets", "www")}, more...)
+	// The target prints its ready line once both ports listen.
 	p, _ := testbin.Target(t, exec.Command(bin, args...))
-	tg := target{site: "http://" + p.Ready.Addr, admin: "http://" + admin}
-	eventually(t, 20*time.Second, "the admin port to answer", func() (bool, string) {
-		_, err := get(tg.admin + "/healthz")
-		return err == nil, fmt.Sprint(err)
-	})
-	return tg
+	if p.Ready.Admin != admin {
+		t.Fatalf("target's admin on %q, want %s", p.Ready.Admin, admin)
+	}
+	return target{site: "http://" + p.Ready.Addr, admin: "http://" + admin}
 }
 
+// startMaster starts a Locust master of l on masterPort with masterArgs
+// and more, and waits until it takes workers.
+func startMaster(t *testing.T, l locusts.Locust, env []string, masterPort int, more ...string) *proc {
+	t.Helper()
+	m := start(t, "master "+l.Version, env, l.Path, masterArgs(t, masterPort, more...)...)
+	m.Await(t, 60*time.Second, launch.Master(masterPort))
+	return m
+}
+
+// startWorker starts bin/boomer for the master on masterPort; it does not
+// wait: a headless master counts it with --expect-workers, others with
+// launch.WorkersConnected.
 func startWorker(t *testing.T, masterPort int) *proc {
 	t.Helper()
 	bin := testbin.Build(t, "serverlab/boomer/cmd/boomer")
@@ -62,10 +74,7 @@ func startWorker(t *testing.T, masterPort int) *proc {
 
 // masterArgs: the real locustfile, a ZeroMQ port of its own on loopback.
 func masterArgs(t *testing.T, masterPort int, more ...string) []string {
-	return append([]string{
-		"-f", filepath.Join(testbin.Root(t), "locustfile.py"),
-		"--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", strconv.Itoa(masterPort),
-	}, more...)
+	return testbin.MasterArgs(t, masterPort, more...)
 }
 
 var client = &http.Client{Timeout: 10 * time.Second}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/testbin"
 )
 
@@ -145,23 +146,20 @@ func rowValue(rows []tabRow, prefix string) string {
 // descriptors filling up to the limit and its accept() failing with EMFILE.
 // Then a run whose admin URL nobody answers shows that, not zeros.
 func TestWebUIShowsTheTargetRunningOut(t *testing.T) {
+	t.Parallel()
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			l := testbin.Locust(t, v.find)
 			tg := startTarget(t, "--max-fds", "64")
 			port, webPort := testbin.FreePort(t), testbin.FreePort(t)
-			startWorker(t, port)
 			// The command line's admin URL answers nothing: the form's must win.
 			const flagURL = "http://127.0.0.1:1"
-			start(t, "master "+l.Version, nil, l.Path, masterArgs(t, port, "--target-admin-url", flagURL,
-				"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort), "--class-picker")...)
+			master := startMaster(t, l, nil, port, "--target-admin-url", flagURL,
+				"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort), "--class-picker")
+			startWorker(t, port)
 			web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
-
-			eventually(t, 30*time.Second, "the worker to connect", func() (bool, string) {
-				var r struct{ Workers []any }
-				err := getJSON(web+"/stats/requests", &r)
-				return err == nil && len(r.Workers) == 1, fmt.Sprintf("%+v %v", r, err)
-			})
+			master.Await(t, 30*time.Second, launch.Answers(web+"/"), launch.WorkersConnected(1))
 			var before targetStats
 			if err := getJSON(web+"/target/stats", &before); err != nil {
 				t.Fatal(err)
@@ -253,6 +251,7 @@ func TestWebUIShowsTheTargetRunningOut(t *testing.T) {
 // the pinned Locust with its own Python users (from --target-admin-url, as
 // the README shows). The master prints the target's summary at the end.
 func TestHeadlessRunWritesTargetCSV(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		locust     int // index in versions
@@ -260,22 +259,22 @@ func TestHeadlessRunWritesTargetCSV(t *testing.T) {
 	}{{"pinned", 0, false}, {"debian", 1, false}, {"pinned-standalone", 0, true}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			l := testbin.Locust(t, versions[tc.locust].find)
 			tg := startTarget(t)
 			prefix := filepath.Join(t.TempDir(), "run")
 			args := []string{"--headless", "-u", "10", "-r", "10", "-t", "5s", "--csv", prefix, "-H", tg.site}
-			env := []string{"TARGET_ADMIN_URL=" + tg.admin}
+			var master *proc
 			if tc.standalone {
 				args = append(append([]string{"-f", filepath.Join(testbin.Root(t), "locustfile.py")}, args...),
 					"--target-admin-url", tg.admin, "LabUser")
-				env = nil
+				master = start(t, "master "+l.Version, nil, l.Path, args...)
 			} else {
-				args = append(args, "LabUser")
 				port := testbin.FreePort(t)
+				env := []string{"TARGET_ADMIN_URL=" + tg.admin}
+				master = startMaster(t, l, env, port, append([]string{"--expect-workers", "1"}, append(args, "LabUser")...)...)
 				startWorker(t, port)
-				args = masterArgs(t, port, append([]string{"--expect-workers", "1"}, args...)...)
 			}
-			master := start(t, "master "+l.Version, env, l.Path, args...)
 			if code := master.Wait(t, 90*time.Second); code != 0 {
 				t.Errorf("master exited %d", code)
 			}

@@ -104,7 +104,8 @@ var workerKinds = []struct {
 // against an epoll target limited to 64 descriptors (TARGET_NOFILE=64 in
 // compose). The users it cannot accept wait in its backlog until their
 // response timeout,
-// and the failures show in Locust's failures CSV within the run, named the
+// and the failures show in Locust's failures CSV within the run (25 s: the
+// users are all started in 3 s, the first time out 10 s later), named the
 // same by Go and Python workers. Meanwhile the target's /metrics answers
 // within a second every time and counts EMFILE.
 func TestTargetOutOfFDsShowsFailures(t *testing.T) {
@@ -116,14 +117,14 @@ func TestTargetOutOfFDsShowsFailures(t *testing.T) {
 				target, admin := startModel(t, "epoll", "--max-fds", "64", "--admin-addr", "127.0.0.1:0")
 				poller := pollMetrics(admin)
 				// The README's recipe, as it is: the default timeouts.
-				r := run{locust: l, python: k.python, host: target, users: 300, runTime: "30s", class: "LabUser",
+				r := run{locust: l, python: k.python, host: target, users: 300, runTime: "25s", class: "LabUser",
 					masterArgs: []string{"-r", "100"}}.do(t)
 				polls, slow, emfile := poller.end()
 				reqs, fails := aggregated(t, r.prefix)
 				fs := failures(t, r.prefix)
 				t.Logf("%d requests, %d failures; %d polls of /metrics, EMFILE %v", reqs, fails, polls, emfile)
 				if fails == 0 || len(fs) == 0 {
-					t.Errorf("no failures in 30 s:\n%s", csvText(t, r.prefix+"_failures.csv"))
+					t.Errorf("no failures in 25 s:\n%s", csvText(t, r.prefix+"_failures.csv"))
 				}
 				got[i] = portless(texts(fs), target)
 				if emfile <= 0 {
@@ -140,7 +141,7 @@ func TestTargetOutOfFDsShowsFailures(t *testing.T) {
 	}
 }
 
-// 50 LabUsers on the single model for 30 s with the default timeouts: the
+// 50 LabUsers on the single model for 20 s with the default timeouts: the
 // users waiting in its backlog time out, so the run shows a failure rate
 // above zero, named as the response timeout, with either kind of worker.
 func TestSingleModelTimesOutUsers(t *testing.T) {
@@ -150,7 +151,7 @@ func TestSingleModelTimesOutUsers(t *testing.T) {
 		for i, k := range workerKinds {
 			t.Run(k.name, func(t *testing.T) {
 				target, _ := startModel(t, "single")
-				r := run{locust: l, python: k.python, host: target, users: 50, runTime: "30s", class: "LabUser",
+				r := run{locust: l, python: k.python, host: target, users: 50, runTime: "20s", class: "LabUser",
 					masterArgs: []string{"-r", "50"}}.do(t)
 				reqs, fails := aggregated(t, r.prefix)
 				t.Logf("%d requests, %d failures", reqs, fails)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
@@ -39,17 +40,14 @@ func requestsServed(t *testing.T, admin string) float64 {
 // master has been gone for the master-gone timeout (60 s) the users stop
 // and the target gets no more requests.
 func TestFrozenMasterStopsTheUsers(t *testing.T) {
+	t.Parallel() // most of it is the worker's master-gone timeout
 	l := testbin.Locust(t, locusts.Pinned)
 	target, admin := startModel(t, "epoll", "--admin-addr", "127.0.0.1:0")
 	port, webPort := testbin.FreePort(t), testbin.FreePort(t)
+	master := startMaster(t, "web master", l, port, "--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))
 	worker := startWorker(t, port, "-H", target)
-	master := start(t, "web master", l.Path, masterArgs(t, port,
-		"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))...)
 	web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
-	eventually(t, 30*time.Second, "the worker to connect", func() (bool, string) {
-		r, err := getStats(web)
-		return err == nil && len(r.Workers) == 1, fmt.Sprintf("%+v %v", r, err)
-	})
+	master.Await(t, 30*time.Second, launch.Answers(web+"/"), launch.WorkersConnected(1))
 	postForm(t, web+"/swarm", url.Values{"user_count": {"5"}, "spawn_rate": {"5"}, "host": {target}, "target": {"epoll"}})
 	eventually(t, 30*time.Second, "requests to reach the target", func() (bool, string) {
 		n := requestsServed(t, admin)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
 
@@ -51,6 +52,20 @@ func startModel(t *testing.T, model string, flags ...string) (base, admin string
 	return base, admin
 }
 
+// startMaster starts a Locust master of l on masterPort with
+// masterArgs and more, and waits until it takes workers: a worker started
+// before the master binds waits out its reconnect back-off, started after,
+// it joins at once.
+func startMaster(t *testing.T, label string, l locusts.Locust, masterPort int, more ...string) *proc {
+	t.Helper()
+	m := start(t, label, l.Path, masterArgs(t, masterPort, more...)...)
+	waitListening(t, masterPort, m)
+	return m
+}
+
+// startWorker starts bin/boomer for the master on masterPort; it does not
+// wait: a headless master counts it with --expect-workers, others with
+// launch.WorkersConnected.
 func startWorker(t *testing.T, masterPort int, args ...string) *proc {
 	t.Helper()
 	bin := testbin.Build(t, "serverlab/boomer/cmd/boomer")

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
@@ -22,10 +23,7 @@ import (
 // masterArgs are the arguments every master gets: the real locustfile and
 // a ZeroMQ port of its own on loopback.
 func masterArgs(t *testing.T, masterPort int, more ...string) []string {
-	return append([]string{
-		"-f", filepath.Join(testbin.Root(t), "locustfile.py"),
-		"--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", strconv.Itoa(masterPort),
-	}, more...)
+	return testbin.MasterArgs(t, masterPort, more...)
 }
 
 // headless runs a headless master with one Go worker until the run time is
@@ -34,9 +32,9 @@ func headless(t *testing.T, l locusts.Locust, target string, workerArgs []string
 	t.Helper()
 	port := testbin.FreePort(t)
 	csvPrefix = filepath.Join(t.TempDir(), "run")
+	master = startMaster(t, "master "+l.Version, l, port, append([]string{
+		"--headless", "--expect-workers", "1", "--csv", csvPrefix, "-H", target}, locustArgs...)...)
 	worker = startWorker(t, port, workerArgs...)
-	master = start(t, "master "+l.Version, l.Path, masterArgs(t, port, append([]string{
-		"--headless", "--expect-workers", "1", "--csv", csvPrefix, "-H", target}, locustArgs...)...)...)
 	return csvPrefix, master.Wait(t, 90*time.Second), master, worker
 }
 
@@ -50,8 +48,10 @@ var versions = []struct {
 // versions: all requests succeed and reach the master's CSV, and the worker
 // exits 0 when the master quits.
 func TestHeadlessMasterDrivesGoWorker(t *testing.T) {
+	t.Parallel()
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			l := testbin.Locust(t, v.find)
 			target := startTarget(t)
 			prefix, code, master, worker := headless(t, l, target, nil, "-u", "20", "-r", "20", "-t", "10s")
@@ -83,8 +83,10 @@ var fdReport = regexp.MustCompile(`run ended: (\d+) requests failed with 'Too ma
 // each: the failures read as a Python worker's would, and the locustfile
 // counts them.
 func TestWorkerOutOfFDs(t *testing.T) {
+	t.Parallel()
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			l := testbin.Locust(t, v.find)
 			target := startTarget(t)
 			prefix, _, master, worker := headless(t, l, target, []string{"--max-fds", "64"},
@@ -114,18 +116,14 @@ func TestWorkerOutOfFDs(t *testing.T) {
 // stop, swarm again. Then the master dies and a new one starts: the worker
 // reconnects, runs that master's test, and exits 0 when it quits.
 func TestWebUIAndMasterRestart(t *testing.T) {
+	t.Parallel()
 	l := testbin.Locust(t, locusts.Pinned)
 	target := startTarget(t)
 	port, webPort := testbin.FreePort(t), testbin.FreePort(t)
+	master := startMaster(t, "web master", l, port, "--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))
 	worker := startWorker(t, port, "-H", target)
-	master := start(t, "web master", l.Path, masterArgs(t, port,
-		"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))...)
 	web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
-
-	eventually(t, 30*time.Second, "the worker to connect", func() (bool, string) {
-		r, err := getStats(web)
-		return err == nil && len(r.Workers) == 1, fmt.Sprintf("%+v %v", r, err)
-	})
+	master.Await(t, 30*time.Second, launch.Answers(web+"/"), launch.WorkersConnected(1))
 
 	// The first swarm names the host; the second leaves it empty, so the
 	// worker falls back to its -H.

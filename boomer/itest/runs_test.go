@@ -2,7 +2,6 @@ package itest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
@@ -41,10 +41,7 @@ func (r run) do(t *testing.T) ran {
 	out := ran{prefix: filepath.Join(t.TempDir(), "run")}
 	args := append([]string{"--headless", "--expect-workers", "1", "--csv", out.prefix, "-H", r.host,
 		"-u", strconv.Itoa(r.users), "-r", strconv.Itoa(r.users), "-t", r.runTime}, r.masterArgs...)
-	out.master = start(t, "master "+r.locust.Version, r.locust.Path, masterArgs(t, port, append(args, r.class)...)...)
-	// A worker started before the master binds waits out its reconnect
-	// back-off; started after, it joins at once.
-	waitListening(t, port, out.master)
+	out.master = startMaster(t, "master "+r.locust.Version, r.locust, port, append(args, r.class)...)
 	if r.python {
 		args := []string{"-f", filepath.Join(testbin.Root(t), "locustfile.py"), "--worker",
 			"--master-host", "127.0.0.1", "--master-port", strconv.Itoa(port)}
@@ -71,21 +68,7 @@ func (r run) do(t *testing.T) ran {
 // waitListening waits until the master accepts connections on port.
 func waitListening(t *testing.T, port int, master *proc) {
 	t.Helper()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for end := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-master.Done():
-			t.Fatalf("%s exited before it listened", master.Name)
-		default:
-		}
-		if time.Now().After(end) {
-			t.Fatalf("%s does not listen on %s", master.Name, addr)
-		}
-	}
+	master.Await(t, 60*time.Second, launch.Master(port))
 }
 
 // failure is one row of a failures CSV.

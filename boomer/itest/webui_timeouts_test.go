@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/testbin"
 )
 
@@ -17,21 +18,17 @@ import (
 // what is typed there reaches the Go worker: against a silent server its
 // failures name the form's response timeout.
 func TestWebUIFormSetsTimeouts(t *testing.T) {
+	t.Parallel()
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
 			l := testbin.Locust(t, v.find)
 			silent := serveMisbehaving(t, "silent")
 			port, webPort := testbin.FreePort(t), testbin.FreePort(t)
-			master := start(t, "web master", l.Path, masterArgs(t, port,
-				"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))...)
-			waitListening(t, port, master)
+			master := startMaster(t, "web master", l, port, "--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort))
 			startWorker(t, port)
 			web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
-			eventually(t, 30*time.Second, "the worker to connect", func() (bool, string) {
-				r, err := getStats(web)
-				return err == nil && len(r.Workers) == 1, fmt.Sprintf("%+v %v", r, err)
-			})
+			master.Await(t, 30*time.Second, launch.Answers(web+"/"), launch.WorkersConnected(1))
 			res, err := http.Get(web + "/")
 			if err != nil {
 				t.Fatal(err)

@@ -166,6 +166,7 @@ func needLocust(t *testing.T) {
 // TestRunEndToEnd runs two models for a few seconds each with real
 // targets, workers and a real Locust master, and checks what it leaves.
 func TestRunEndToEnd(t *testing.T) {
+	t.Parallel()
 	needLocust(t)
 	target := testbin.Build(t, "serverlab/targets/cmd/target")
 	boomer := testbin.Build(t, "serverlab/boomer/cmd/boomer")

@@ -57,6 +57,7 @@ func realMasters(t *testing.T) (target string, pinned, debian locusts.Locust) {
 }
 
 func TestSweepEndToEnd(t *testing.T) {
+	t.Parallel()
 	target, pinned, debian := realMasters(t)
 	for _, c := range []struct {
 		name, locust, models string
@@ -65,6 +66,7 @@ func TestSweepEndToEnd(t *testing.T) {
 		{debian.Version, debian.Path, "epoll,single"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			out := filepath.Join(t.TempDir(), "sweep")
 			var log strings.Builder
 			code := runMain([]string{"--sweep", "5,40", "--models", c.models, "--run-time", "4s",
@@ -155,6 +157,7 @@ func TestSweepGenerators(t *testing.T) {
 // The seeds preset's runs, each model by both generators at both ramps,
 // set beside the course's tables in the report.
 func TestSeedsPreset(t *testing.T) {
+	t.Parallel()
 	target := testbin.Build(t, "serverlab/targets/cmd/target")
 	testbin.Build(t, "serverlab/boomer/cmd/boomer")
 	out := filepath.Join(t.TempDir(), "seeds")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"serverlab/internal/launch"
 	"serverlab/internal/locusts"
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
@@ -138,12 +140,16 @@ var (
 func startUp(t *testing.T, cmd *exec.Cmd) *upRun {
 	t.Helper()
 	u := &upRun{cmd: cmd, done: make(chan struct{}), targets: map[string][2]string{}}
-	cmd.Stdout, cmd.Stderr = u, u
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	p, err := launch.Run(cmd, launch.Options{Log: u})
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { cmd.Wait(); close(u.done) }()
+	go func() {
+		<-p.Exited()
+		p.OutputEnded(5 * time.Second) // its last words are in, once done
+		close(u.done)
+	}()
 	t.Cleanup(func() {
 		select {
 		case <-u.done:
@@ -156,15 +162,8 @@ func startUp(t *testing.T, cmd *exec.Cmd) *upRun {
 			}
 		}
 	})
-	deadline := time.After(3 * time.Minute)
-	for !strings.Contains(u.output(), "Ctrl-C stops everything.") {
-		select {
-		case <-u.done:
-			t.Fatalf("%s exited before it was up:\n%s", cmd.Args, u.output())
-		case <-deadline:
-			t.Fatalf("%s not up after 3 minutes:\n%s", cmd.Args, u.output())
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := p.Await(context.Background(), 3*time.Minute, launch.Line("Ctrl-C stops everything.")); err != nil {
+		t.Fatalf("%s not up: %v\n%s", cmd.Args, err, u.output())
 	}
 	out := u.output()
 	m := upWebRE.FindStringSubmatch(out)
@@ -470,6 +469,7 @@ func swarmClass(t *testing.T, u *upRun, class, model, host, servedBy, admins str
 // and two Go workers, a Python worker added, a run on each target through
 // the web UI's form, then Ctrl-C.
 func TestUpEndToEnd(t *testing.T) {
+	t.Parallel()
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
@@ -536,25 +536,13 @@ func TestUpEndToEnd(t *testing.T) {
 	}
 	// A Python worker as the README adds it: it needs nothing but the
 	// master, which gives it the target's URL as the run's host.
-	py := exec.Command(filepath.Join(root, ".venv", "bin", "locust"), "-f", "locustfile.py", "--worker", "--master-port", strconv.Itoa(master))
-	py.Dir = root
-	var pyOut bytes.Buffer
-	py.Stdout, py.Stderr = &pyOut, &pyOut
-	py.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := py.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		syscall.Kill(-py.Process.Pid, syscall.SIGKILL)
-		py.Wait()
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for n, _ := runner.WorkerCount(u.web); n < 3; n, _ = runner.WorkerCount(u.web) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d workers of 3 after 60 s; Python worker:\n%s", n, pyOut.String())
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	py := testbin.Start(t, "python worker", nil, filepath.Join(root, ".venv", "bin", "locust"),
+		"-f", filepath.Join(root, "locustfile.py"), "--worker", "--master-port", strconv.Itoa(master))
+	// A Python worker says nothing when it joins; the web UI counts it.
+	py.Await(t, 60*time.Second, launch.Poll("3 workers in the web UI", func() bool {
+		n, _ := runner.WorkerCount(u.web)
+		return n >= 3
+	}))
 
 	admins := "epoll=" + u.targets["epoll"][1] + ",select=" + u.targets["select"][1]
 	swarmOn(t, u, "select", "", "select", admins, 6)
@@ -595,6 +583,7 @@ func TestUpEndToEnd(t *testing.T) {
 // alone. A target killed under it is reported; then SIGTERM to bin/lab, as
 // `kill` sends it, stops the rest.
 func TestMakeUp(t *testing.T) {
+	t.Parallel()
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)

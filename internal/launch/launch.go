@@ -1,12 +1,21 @@
-// Package launch starts bin/target and waits until it serves, the one way
-// every test and lab/runner do it, and owns the lines by which the target
-// says so:
+// Package launch starts the lab's processes and waits until each is ready,
+// the one way every test and lab/runner do it: bin/target, a Locust
+// master (the pinned 2.47.0 or Debian's 2.12.1), and a worker (bin/boomer
+// or Locust's own). Run starts a process and reads its output line by
+// line; Await waits for Signs that it is ready.
+//
+// It owns the lines by which the project's own binaries say they are
+// ready. bin/target, on stdout:
 //
 //	admin on ADDR                          (only with --admin-addr, first)
 //	listening on ADDR (model M, pid P)     (last: the target is ready)
 //
 // A target writes nothing else on stdout before its ready line, so any
-// other line there is an error, not noise to skip.
+// other line there is an error, not noise to skip. bin/boomer, in its log
+// once a master has taken it in: msg="master acknowledged this worker"
+// (WorkerReady). Locust's processes have no such line of their own: a
+// master is ready when its port or its web UI answers, and a worker, Go
+// or Python, once the master's log counts it (WorkersConnected).
 package launch
 
 import (
@@ -15,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -37,6 +45,10 @@ const adminPrefix = "admin on "
 func ReadyLine(addr, model string, pid int) string {
 	return fmt.Sprintf("listening on %s (model %s, pid %d)", addr, model, pid)
 }
+
+// WorkerReady is the message bin/boomer logs once a master has
+// acknowledged it: from then on the master counts it.
+const WorkerReady = "master acknowledged this worker"
 
 // AdminLine is the line a target prints once its admin endpoint listens,
 // before its ready line.
@@ -150,51 +162,3 @@ func Feed(w *Watch, r io.Reader, each func(string)) {
 	io.Copy(io.Discard, r)
 	w.End()
 }
-
-// Process is a started bin/target that said it was ready.
-type Process struct {
-	Cmd   *exec.Cmd
-	Ready Ready
-
-	exited chan struct{}
-	err    error // Wait's result, once exited is closed
-}
-
-// Start starts cmd (whose Stdout must be unset), reads its stdout, and
-// waits for the ready line for at most timeout. On an error the process
-// is killed and waited for; the error says why it was not ready.
-func Start(cmd *exec.Cmd, timeout time.Duration) (*Process, error) {
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &Process{Cmd: cmd, exited: make(chan struct{})}
-	w := NewWatch()
-	go Feed(w, out, nil)
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	p.Ready, err = w.Wait(context.Background(), p.exited, timeout)
-	if err != nil {
-		cmd.Process.Kill()
-		<-p.exited
-		if errors.Is(err, ErrExited) {
-			return nil, fmt.Errorf("%w (%v)", err, p.err)
-		}
-		return nil, err
-	}
-	return p, nil
-}
-
-// Exited is closed once the process has ended and been waited for.
-func (p *Process) Exited() <-chan struct{} { return p.exited }
-
-// Err is how the process ended; valid once Exited is closed.
-func (p *Process) Err() error { return p.err }
-
-// Pid is the process's id.
-func (p *Process) Pid() int { return p.Cmd.Process.Pid }

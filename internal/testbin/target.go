@@ -2,6 +2,8 @@ package testbin
 
 import (
 	"os/exec"
+	"reflect"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,11 +49,30 @@ func Root(t testing.TB) string {
 // Locust returns the Locust that find finds, and fails the test when it is
 // missing: integration tests fail, not skip, without Locust
 // (scripts/setup.sh installs both versions).
+// Each is asked once per test binary: asking runs Python (`locust
+// --version`), a second of CPU each time.
 func Locust(t testing.TB, find func() (locusts.Locust, error)) locusts.Locust {
 	t.Helper()
-	l, err := find()
-	if err != nil {
-		t.Fatal(err)
+	key := reflect.ValueOf(find).Pointer()
+	found.mu.Lock()
+	f, ok := found.m[key]
+	if !ok {
+		f.l, f.err = find()
+		found.m[key] = f
 	}
-	return l
+	found.mu.Unlock()
+	if f.err != nil {
+		t.Fatal(f.err)
+	}
+	return f.l
 }
+
+type finding struct {
+	l   locusts.Locust
+	err error
+}
+
+var found = struct {
+	mu sync.Mutex
+	m  map[uintptr]finding // by find's code
+}{m: map[uintptr]finding{}}

@@ -54,3 +54,15 @@ func Build(t testing.TB, pkg string) string {
 	built[pkg] = out
 	return out
 }
+
+// Main runs a package's tests (call it from TestMain) and then removes
+// the binaries Build made; it returns the exit code.
+func Main(m *testing.M) int {
+	code := m.Run()
+	mu.Lock()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+	mu.Unlock()
+	return code
+}

@@ -105,17 +105,16 @@ func (m *modelRun) stopAll() {
 func (m *modelRun) startTarget() error {
 	cfg := &m.cfg
 	logPath := m.base + ".target.log"
-	ready := launch.NewWatch()
 	cmd := exec.Command(filepath.Join(cfg.BinDir, "target"), targetArgs(cfg, m.step)...)
 	cmd.Dir = cfg.Repo
-	target, err := start("target", cmd, logPath, targetLines(ready), &cfg.CPUs.Target)
+	target, err := start("target", cmd, logPath, nil, &cfg.CPUs.Target)
 	if err != nil {
 		return err
 	}
 	m.procs = append(m.procs, target)
 	m.target = target
 	m.mr.TargetPID = target.cmd.Process.Pid
-	if m.addr, m.admin, err = waitReady(m.ctx, target, ready, logPath); err != nil {
+	if m.addr, m.admin, err = waitReady(m.ctx, target, logPath); err != nil {
 		return err
 	}
 	m.mr.TargetAddr = m.addr
@@ -127,7 +126,8 @@ func (m *modelRun) startTarget() error {
 	return nil
 }
 
-// startMaster starts the headless Locust master.
+// startMaster starts the headless Locust master and waits until it takes
+// workers: a worker started sooner waits out its reconnect back-off.
 func (m *modelRun) startMaster() error {
 	port, err := freePort()
 	if err != nil {
@@ -144,6 +144,15 @@ func (m *modelRun) startMaster() error {
 	m.procs = append(m.procs, master)
 	m.master = master
 	m.samples.master = master.cmd.Process.Pid
+	switch err := master.lp.Await(m.ctx, masterReady, launch.Master(port)); {
+	case m.ctx.Err() != nil:
+		return ErrInterrupted
+	case errors.Is(err, launch.ErrExited):
+		master.waitOutput(2 * time.Second)
+		return fmt.Errorf("the Locust master exited (%s): %s", master.describe(), errorWords(m.base+".locust.log"))
+	case err != nil:
+		return fmt.Errorf("the Locust master: %w: %s", err, lastWords(m.base+".locust.log"))
+	}
 	// The target's CPU time is measured over the load: from the first
 	// requests seen to the master's end (from here, if none are seen).
 	m.cpu.start(m.mr.TargetPID)
@@ -304,22 +313,12 @@ func (m *modelRun) verdict() error {
 	return nil
 }
 
-// targetLines feeds a target's own lines to its Watch; its log, on the
-// same pipe, is not the Watch's business.
-func targetLines(w *launch.Watch) lineFunc {
-	return func(line string) {
-		if launch.Announces(line) {
-			w.Line(line)
-		}
-	}
-}
-
 // waitReady waits for the target's ready line.
-func waitReady(ctx context.Context, target *proc, ready *launch.Watch, logPath string) (addr, admin string, err error) {
-	r, err := ready.Wait(ctx, target.done, targetReady)
+func waitReady(ctx context.Context, target *proc, logPath string) (addr, admin string, err error) {
+	err = target.lp.Await(ctx, targetReady, launch.Target())
 	switch {
 	case err == nil:
-		return r.Addr, r.Admin, nil
+		return target.lp.Ready.Addr, target.lp.Ready.Admin, nil
 	case errors.Is(err, launch.ErrExited):
 		target.waitOutput(2 * time.Second)
 		return "", "", fmt.Errorf("target ended before listening (%s): %s", target.describe(), lastWords(logPath))

@@ -1,21 +1,20 @@
 package runner
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"serverlab/internal/launch"
 )
 
 // proc is one started process, the leader of its own process group so that
@@ -24,84 +23,39 @@ import (
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	done chan struct{} // closed when Wait returned
-	err  error         // Wait's result, valid after done
-	out  sync.WaitGroup
+	lp   *launch.Process
+	done <-chan struct{} // closed when Wait returned
 }
 
 // lineFunc sees every line a process writes, as it comes.
 type lineFunc func(line string)
 
-// start runs cmd with stdout and stderr appended to logPath; onLine, if not
-// nil, also sees them line by line. cpus, if not empty, is the CPU set of
-// the process and everything it starts.
+// start runs cmd through the launcher with stdout and stderr, in one pipe
+// so that the log keeps their order (Locust prints its console table on
+// stderr), appended to logPath; onLine, if not nil, also sees them line by
+// line. cpus, if not empty, is the CPU set of the process and everything
+// it starts.
 func start(name string, cmd *exec.Cmd, logPath string, onLine lineFunc, cpus *unix.CPUSet) (*proc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close() // the child holds its own copy
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	cmd.Stderr = logf
-	cmd.Stdout = logf
-	var r, w *os.File
-	if onLine != nil {
-		if r, w, err = os.Pipe(); err != nil {
-			return nil, err
-		}
-		// Both streams, in one pipe so that the log keeps their order:
-		// Locust prints its console table on stderr.
-		cmd.Stdout = w
-		cmd.Stderr = w
-	}
 	// Its own group, so that one kill reaches its children; and SIGTERM if
 	// the lab dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := startPinned(cmd, cpus); err != nil {
-		if r != nil {
-			r.Close()
-			w.Close()
-		}
+	lp, err := launch.Run(cmd, launch.Options{Log: logf, Line: onLine,
+		Start: func(c *exec.Cmd) error { return startPinned(c, cpus) }})
+	if err != nil {
+		logf.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if r != nil {
-		w.Close()
-		lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			lf = nil
-		}
-		p.out.Add(1)
-		go func() {
-			defer p.out.Done()
-			defer r.Close()
-			if lf != nil {
-				defer lf.Close()
-			}
-			copyLines(r, lf, onLine)
-		}()
-	}
 	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
+		// A child it left may hold the output open after it exited; the
+		// group's kill in stop ends that.
+		<-lp.OutputDone()
+		logf.Close()
 	}()
-	return p, nil
-}
-
-// copyLines tees r into w (if not nil) and hands each line to onLine.
-func copyLines(r io.Reader, w io.Writer, onLine lineFunc) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for {
-		line, err := br.ReadString('\n')
-		if len(line) > 0 {
-			if w != nil {
-				io.WriteString(w, line)
-			}
-			onLine(strings.TrimRight(line, "\r\n"))
-		}
-		if err != nil {
-			return
-		}
-	}
+	return &proc{name: name, cmd: cmd, lp: lp, done: lp.Exited()}, nil
 }
 
 // startPinned starts cmd with the CPU affinity cpus. A forked child inherits
@@ -206,26 +160,19 @@ func (p *proc) stop(grace time.Duration) {
 	p.waitOutput(2 * time.Second)
 }
 
-// waitOutput waits for the stdout copy to end; a grandchild that kept the
-// pipe open is not waited for longer than d.
-func (p *proc) waitOutput(d time.Duration) {
-	c := make(chan struct{})
-	go func() { p.out.Wait(); close(c) }()
-	select {
-	case <-c:
-	case <-time.After(d):
-	}
-}
+// waitOutput waits for the output's copy to end; a grandchild that kept
+// the pipe open is not waited for longer than d.
+func (p *proc) waitOutput(d time.Duration) { p.lp.OutputEnded(d) }
 
 // describe is how the process ended, for errors.
 func (p *proc) describe() string {
 	if !p.exited() {
 		return "running"
 	}
-	if p.err == nil {
+	if p.lp.Err() == nil {
 		return "exit 0"
 	}
-	return p.err.Error()
+	return p.lp.Err().Error()
 }
 
 // tail is the end of a log file, for error messages.

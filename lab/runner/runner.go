@@ -36,6 +36,7 @@ type Options struct {
 // Timing margins around Locust's own run time.
 const (
 	targetReady   = 30 * time.Second // race-detector builds start slowly
+	masterReady   = 60 * time.Second // for a master to take workers: Python imports, on a busy machine
 	workersQuit   = 10 * time.Second // after the master quit them
 	stopGrace     = 10 * time.Second // SIGTERM to SIGKILL
 	masterMargin  = 90 * time.Second // past -t before the master is stopped by force

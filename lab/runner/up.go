@@ -267,15 +267,14 @@ func upTargetArgs(cfg *UpConfig, model string) []string {
 
 func (u *up) startTarget(ctx context.Context, model string) error {
 	logPath := filepath.Join(u.cfg.Logs, "target-"+model+".log")
-	ready := launch.NewWatch()
 	cmd := exec.Command(filepath.Join(u.cfg.BinDir, "target"), upTargetArgs(&u.cfg, model)...)
 	cmd.Dir = u.cfg.Repo
-	p, err := start("target "+model, cmd, logPath, targetLines(ready), &u.cfg.CPUs.Target)
+	p, err := start("target "+model, cmd, logPath, nil, &u.cfg.CPUs.Target)
 	if err != nil {
 		return err
 	}
 	u.targets = append(u.targets, p)
-	addr, admin, err := waitReady(ctx, p, ready, logPath)
+	addr, admin, err := waitReady(ctx, p, logPath)
 	if err != nil {
 		return fmt.Errorf("target %s: %w", model, err)
 	}
@@ -337,45 +336,36 @@ func (u *up) startMaster(ctx context.Context) error {
 		}
 	}
 	u.stack.WebURL = "http://" + net.JoinHostPort(host, strconv.Itoa(wport))
-	deadline := time.Now().Add(upReady)
-	for {
-		if resp, err := http.Get(u.stack.WebURL + "/"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if err := u.pause(ctx, p, logPath, deadline, "web UI not answering on "+u.stack.WebURL); err != nil {
-			return err
-		}
-	}
+	return u.masterErr(p.lp.Await(ctx, upReady, launch.Answers(u.stack.WebURL+"/")), logPath)
 }
 
-// pause waits a moment while the master starts up; it fails when the
-// master has exited, the deadline passed or ctx ended.
-func (u *up) pause(ctx context.Context, master *proc, logPath string, deadline time.Time, what string) error {
-	select {
-	case <-ctx.Done():
-		return ErrInterrupted
-	case <-master.done:
-		master.waitOutput(2 * time.Second)
-		return fmt.Errorf("the Locust master exited (%s): %s", master.describe(), errorWords(logPath))
-	case <-time.After(200 * time.Millisecond):
+// masterErr says why the master is not ready: it exited, it did not
+// answer in time, or ctx ended.
+func (u *up) masterErr(err error, logPath string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, launch.ErrExited):
+		u.master.waitOutput(2 * time.Second)
+		return fmt.Errorf("the Locust master exited (%s): %s", u.master.describe(), errorWords(logPath))
+	case errors.Is(err, launch.ErrTimeout):
+		return fmt.Errorf("the Locust master: %w: %s", err, lastWords(logPath))
 	}
-	if time.Now().After(deadline) {
-		return fmt.Errorf("%s after %s: %s", what, upReady, lastWords(logPath))
-	}
-	return nil
+	return ErrInterrupted
 }
 
-// waitWorkers waits until the master counts every worker.
+// waitWorkers waits until the master's log counts every worker; a worker
+// that exits first is an error at once.
 func (u *up) waitWorkers(ctx context.Context) error {
+	if u.cfg.Workers == 0 {
+		return nil
+	}
 	logPath := filepath.Join(u.cfg.Logs, "locust.log")
 	deadline := time.Now().Add(upReady)
 	for {
-		n, err := WorkerCount(u.stack.WebURL)
-		if err == nil && n >= u.cfg.Workers {
-			return nil
+		err := u.master.lp.Await(ctx, time.Second, launch.WorkersConnected(u.cfg.Workers))
+		if !errors.Is(err, launch.ErrTimeout) {
+			return u.masterErr(err, logPath)
 		}
 		for i, w := range u.workers {
 			if w.exited() {
@@ -383,12 +373,8 @@ func (u *up) waitWorkers(ctx context.Context) error {
 				return fmt.Errorf("worker %d exited (%s): %s", i+1, w.describe(), lastWords(filepath.Join(u.cfg.Logs, fmt.Sprintf("boomer-%d.log", i+1))))
 			}
 		}
-		what := fmt.Sprintf("%d of %d workers connected", n, u.cfg.Workers)
-		if err != nil {
-			what = err.Error()
-		}
-		if err := u.pause(ctx, u.master, logPath, deadline, what); err != nil {
-			return err
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the Locust master's log counts fewer than %d workers after %s: %s", u.cfg.Workers, upReady, lastWords(logPath))
 		}
 	}
 }

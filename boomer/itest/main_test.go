@@ -1,0 +1,10 @@
+package itest
+
+import (
+	"os"
+	"testing"
+
+	"serverlab/internal/testbin"
+)
+
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
