@@ -36,9 +36,6 @@ func kneeRows(t *testing.T, out string) map[string]map[string]string {
 	return rows
 }
 
-// A sweep on real masters of both Locust versions: every model gets a
-// knee, and single, which serves one connection at a time, breaks first
-// and by its backlog.
 // realMasters builds bin/target and bin/boomer and finds both Locust
 // versions; it returns bin/target's path.
 func realMasters(t *testing.T) (target string, pinned, debian locusts.Locust) {
@@ -56,6 +53,9 @@ func realMasters(t *testing.T) (target string, pinned, debian locusts.Locust) {
 	return target, pinned, debian
 }
 
+// A sweep on real masters of both Locust versions: every model gets a
+// knee, and single, which serves one connection at a time, breaks first
+// and by its backlog.
 func TestSweepEndToEnd(t *testing.T) {
 	t.Parallel()
 	target, pinned, debian := realMasters(t)
