@@ -3,10 +3,13 @@ package httpuser
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
 )
 
 // target is a base URL as Locust's HttpUser takes its host: a request for
@@ -108,8 +111,9 @@ func isAlnum(c byte) bool {
 
 // secure runs the TLS handshake on a new connection to an https target,
 // bounded by the connect timeout and the user's context. Certificates are
-// verified against the system's roots (SSL_CERT_FILE and SSL_CERT_DIR name
-// others), as requests verifies against its bundle (REQUESTS_CA_BUNDLE).
+// verified, as HttpUser verifies them: against REQUESTS_CA_BUNDLE's roots
+// when it names a file (locustfile.py gives Python workers the same), else
+// the system's (SSL_CERT_FILE and SSL_CERT_DIR name others).
 func (c *Client) secure(nc net.Conn) (net.Conn, error) {
 	if !c.target.https {
 		return nc, nil
@@ -120,7 +124,12 @@ func (c *Client) secure(nc net.Conn) (net.Conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, c.opts.ConnectTimeout)
 		defer cancel()
 	}
-	tc := tls.Client(nc, &tls.Config{ServerName: hostOnly(c.target.host), MinVersion: tls.VersionTLS12})
+	roots, err := caBundle()
+	if err != nil {
+		nc.Close()
+		return nil, &TLSError{err: err}
+	}
+	tc := tls.Client(nc, &tls.Config{ServerName: hostOnly(c.target.host), RootCAs: roots, MinVersion: tls.VersionTLS12})
 	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
 		if c.ctx.Err() != nil {
@@ -156,4 +165,31 @@ func rawConn(c net.Conn) net.Conn {
 		return tc.NetConn()
 	}
 	return c
+}
+
+var (
+	caOnce sync.Once
+	caPool *x509.CertPool
+	caErr  error
+)
+
+// caBundle is the pool of REQUESTS_CA_BUNDLE, read once; nil (the
+// system's roots) when it is not set.
+func caBundle() (*x509.CertPool, error) {
+	caOnce.Do(func() {
+		path := os.Getenv("REQUESTS_CA_BUNDLE")
+		if path == "" {
+			return
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			caErr = fmt.Errorf("REQUESTS_CA_BUNDLE: %w", err)
+			return
+		}
+		caPool = x509.NewCertPool()
+		if !caPool.AppendCertsFromPEM(b) {
+			caErr = fmt.Errorf("REQUESTS_CA_BUNDLE %s: no PEM certificate in it", path)
+		}
+	})
+	return caPool, caErr
 }

@@ -137,7 +137,7 @@ func TestRedirectsFollowedAsRequests(t *testing.T) {
 }
 
 // An https host is spoken to over TLS, its certificate checked against
-// SSL_CERT_FILE's roots; an untrusted one fails as SSLError.
+// REQUESTS_CA_BUNDLE's roots; an untrusted one fails as SSLError.
 func TestHTTPSHost(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(r.RequestURI))
@@ -157,7 +157,7 @@ func TestHTTPSHost(t *testing.T) {
 	}
 
 	// The system roots are read once per process: the trusted case runs
-	// in a child test binary with SSL_CERT_FILE set.
+	// in a child test binary with REQUESTS_CA_BUNDLE set.
 	if os.Getenv("HTTPUSER_TLS_CHILD") == "" {
 		bundle := filepath.Join(t.TempDir(), "ca.pem")
 		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
@@ -173,7 +173,7 @@ func TestHTTPSHost(t *testing.T) {
 func TestHTTPSTrustedChild(t *testing.T) {
 	url := os.Getenv("HTTPUSER_TLS_CHILD")
 	if url == "" {
-		t.Skip("run by TestHTTPSHost with SSL_CERT_FILE set")
+		t.Skip("run by TestHTTPSHost with REQUESTS_CA_BUNDLE set")
 	}
 	c, err := New(context.Background(), url+"/base", Options{ConnectTimeout: 2 * time.Second, ResponseTimeout: 2 * time.Second})
 	if err != nil {
@@ -192,9 +192,9 @@ func TestHTTPSTrustedChild(t *testing.T) {
 func runTLSChild(t *testing.T, bundle, url string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestHTTPSTrustedChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+bundle, "HTTPUSER_TLS_CHILD="+url)
+	cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+bundle, "HTTPUSER_TLS_CHILD="+url)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestHTTPSTrustedChild") {
-		t.Errorf("trusted TLS in a child with SSL_CERT_FILE: %v\n%s", err, out)
+		t.Errorf("trusted TLS in a child with REQUESTS_CA_BUNDLE: %v\n%s", err, out)
 	}
 }
