@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,13 @@ type worker struct {
 	mu         sync.Mutex
 	state      string
 	lastTarget map[string]int64
+	// ramping is set by each spawn and cleared by the master's
+	// spawning_complete (or rampTick after the last spawn, for masters
+	// that do not send one): heartbeats then say spawning, as a Python
+	// worker's do while its master ramps up.
+	ramping     bool
+	lastSpawnAt time.Time
+	acked       bool // a master has acknowledged this worker before
 
 	lastSpawn   float64
 	stopTimeout time.Duration
@@ -257,6 +265,7 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 				b.log.Info("master acknowledged this worker", "index", idx["index"])
 				w.masterBack()
 				if !acked {
+					w.newConnection()
 					acked = true
 					wg.Add(1)
 					go func() {
@@ -276,8 +285,10 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 				return sessionEnd{done: true}
 			case "reconnect":
 				return sessionEnd{reason: "master asked to reconnect"}
-			case "spawning_complete", "update_user_class":
-				b.log.Debug("message from master", "type", m.Type)
+			case "spawning_complete":
+				w.endRamp()
+			case "update_user_class":
+				w.editClass(conn, m.Data)
 			default:
 				if fn := b.handler(m.Type); fn != nil {
 					w.custom(m, fn)
@@ -307,11 +318,33 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 	defer beat.Stop()
 	report := time.NewTicker(b.opts.ReportInterval)
 	defer report.Stop()
+	logs := time.NewTicker(logInterval)
+	defer logs.Stop()
+	var logSeq int64
+	sendLogs := func() {
+		// Masters before 2.13 send no heartbeats, and know no logs
+		// message (they would log each one as unknown).
+		if masterBeat.Load() == 0 {
+			return
+		}
+		lines, seq := b.logs.since(logSeq)
+		if lines == nil {
+			return
+		}
+		// Locust's master keeps the last list each worker sent.
+		if err := conn.send("logs", map[string]any{"worker_id": b.nodeID, "logs": lines}); err != nil {
+			b.log.Warn("cannot send logs", "err", err)
+			return
+		}
+		logSeq = seq
+	}
 	b.cpu.cpuPercent() // start the measuring interval
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-logs.C:
+			sendLogs()
 		case e := <-b.excs:
 			w.sendException(conn, e)
 		case <-report.C:
@@ -320,12 +353,15 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 			}
 		case <-beat.C:
 			err := conn.send("heartbeat", map[string]any{
-				"state":                w.getState(),
+				"state":                w.beatState(),
 				"current_cpu_usage":    b.cpu.cpuPercent(),
 				"current_memory_usage": residentBytes(),
 			})
 			if err != nil {
 				b.log.Warn("cannot send heartbeat", "err", err)
+			}
+			if logSeq == 0 {
+				sendLogs() // the first lines as soon as the master is known to take them
 			}
 			if n := b.dropped.Swap(0); n > 0 {
 				b.log.Warn("user exceptions dropped, too many to send", "count", n)
@@ -429,6 +465,7 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	w.setState(stateSpawning)
 	w.mu.Lock()
 	w.lastTarget = target
+	w.ramping, w.lastSpawnAt = true, time.Now()
 	w.mu.Unlock()
 
 	for _, name := range w.p.unknown(target) {
@@ -453,6 +490,27 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	if b.opts.ResolveHost != nil {
 		host, err = b.opts.ResolveHost(spawnHost, opts)
 	}
+	// A class given a host of its own in the web UI keeps it unless the
+	// run has a host, which Locust gives every class.
+	hostFor := func(class string) string {
+		if strings.TrimSpace(spawnHost) == "" {
+			if h := w.p.classHost(class); h != "" {
+				return h
+			}
+		}
+		return host
+	}
+	if err != nil && strings.TrimSpace(spawnHost) == "" {
+		covered := true
+		for name, n := range target {
+			if n > 0 && w.p.classHost(name) == "" {
+				covered = false
+			}
+		}
+		if covered {
+			err = nil
+		}
+	}
 	if err != nil {
 		msg := "cannot start users: " + err.Error()
 		if !w.reported["host:"+msg] {
@@ -463,7 +521,7 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	} else {
 		// Stopping users finish in the background: heartbeats and further
 		// spawns must not wait for slow tasks.
-		w.p.reconcile(target, host, w.stopTimeout)
+		w.p.reconcile(target, hostFor, w.stopTimeout)
 	}
 	counts2 := w.p.counts(target)
 	var total int64
@@ -479,6 +537,7 @@ func (w *worker) spawn(conn *masterConn, data any) {
 // stop handles the master's stop: the test is over, the worker stays.
 func (w *worker) stop(conn *masterConn) {
 	w.setState(stateStopped)
+	w.endRamp()
 	w.stopUsers()
 	// The test's last numbers go out now: a new spawn would discard them.
 	if err := w.report(conn); err != nil {
@@ -515,4 +574,68 @@ func (w *worker) shutdown(conn *masterConn, sayQuit bool) {
 			w.b.log.Warn("cannot send quit", "err", err)
 		}
 	}
+}
+
+// rampTick is how long after a spawn a worker still says spawning when
+// the master sends no spawning_complete (2.12): a ramping master sends a
+// spawn every second.
+const rampTick = 2 * time.Second
+
+// beatState is the state a heartbeat reports.
+func (w *worker) beatState() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state == stateRunning && w.ramping && time.Since(w.lastSpawnAt) < rampTick {
+		return stateSpawning
+	}
+	return w.state
+}
+
+func (w *worker) endRamp() {
+	w.mu.Lock()
+	w.ramping = false
+	w.mu.Unlock()
+}
+
+// editClass applies the web UI's change to one class (update_user_class).
+func (w *worker) editClass(conn *masterConn, data any) {
+	settings, ok := asStringMap(data)
+	if !ok {
+		w.b.log.Warn("update_user_class without a map", "data", data)
+		return
+	}
+	if err := w.p.edit(settings); err != nil {
+		w.b.log.Error(err.Error())
+		w.sendException(conn, exception{Msg: err.Error()})
+		return
+	}
+	w.b.log.Info("user class edited in the web UI", "class", settings["user_class_name"], "host", settings["host"], "tasks", settings["tasks"])
+}
+
+// newConnection runs when a master acknowledges this worker. A master
+// that acknowledges it again, after the connection was lost, is a new
+// master or one that has given this worker's users to others meanwhile
+// (it marked it missing); either way the users of before belong to no
+// test it knows, so they stop and their numbers are dropped. A master
+// with a test running sends a spawn right after, as it does for any
+// worker that joins.
+func (w *worker) newConnection() {
+	again := w.acked
+	w.acked = true
+	if !again {
+		return
+	}
+	if n := w.p.total(); n > 0 {
+		w.b.log.Warn("master connection new: stopping the users of the test before it", "users", n)
+		// At once: the new master waits for this worker's heartbeats.
+		if left := waitRuns(w.p.stopAll(0), stopGrace); left > 0 {
+			w.b.log.Warn("users still running after stop: a task or on_stop ignores User.Ctx", "users", left)
+		}
+	}
+	w.b.stats.reset()
+	w.sentRequests.Store(0)
+	w.sentFailures.Store(0)
+	clear(w.reported)
+	w.endRamp()
+	w.setState(stateReady)
 }
