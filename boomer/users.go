@@ -56,7 +56,7 @@ type pool struct {
 	ctx     context.Context // parent of every user's Ctx
 
 	mu       sync.Mutex
-	options  map[string]any // given to the users started from now on
+	options  map[string]any       // given to the users started from now on
 	edits    map[string]classEdit // the web UI's class editor's changes
 	byClass  map[string][]*userRun
 	stopping map[*userRun]struct{} // ended gracefully, task still running

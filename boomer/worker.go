@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -45,12 +46,14 @@ type worker struct {
 	state      string
 	lastTarget map[string]int64
 	// ramping is set by each spawn and cleared by the master's
-	// spawning_complete (or rampTick after the last spawn, for masters
-	// that do not send one): heartbeats then say spawning, as a Python
-	// worker's do while its master ramps up.
+	// spawning_complete at the end of its ramp-up (2.13 and newer), or
+	// rampTick after the last spawn: heartbeats then say spawning, so that
+	// the master shows this worker spawning while it ramps up, as it shows
+	// a Python worker (which takes a while to build its users).
 	ramping     bool
 	lastSpawnAt time.Time
 	acked       bool // a master has acknowledged this worker before
+	lastCPU     atomic.Uint64
 
 	lastSpawn   float64
 	stopTimeout time.Duration
@@ -287,6 +290,7 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 				return sessionEnd{reason: "master asked to reconnect"}
 			case "spawning_complete":
 				w.endRamp()
+				w.heartbeat(conn)
 			case "update_user_class":
 				w.editClass(conn, m.Data)
 			default:
@@ -352,14 +356,8 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 				b.log.Warn("cannot send stats", "err", err)
 			}
 		case <-beat.C:
-			err := conn.send("heartbeat", map[string]any{
-				"state":                w.beatState(),
-				"current_cpu_usage":    b.cpu.cpuPercent(),
-				"current_memory_usage": residentBytes(),
-			})
-			if err != nil {
-				b.log.Warn("cannot send heartbeat", "err", err)
-			}
+			w.lastCPU.Store(math.Float64bits(b.cpu.cpuPercent()))
+			w.heartbeat(conn)
 			if logSeq == 0 {
 				sendLogs() // the first lines as soon as the master is known to take them
 			}
@@ -532,6 +530,23 @@ func (w *worker) spawn(conn *masterConn, data any) {
 		b.log.Warn("cannot send spawning_complete", "err", err)
 	}
 	w.setState(stateRunning)
+	if w.beatState() == stateSpawning {
+		// The master took spawning_complete for the end of this worker's
+		// ramp-up; it is not over until the master says so.
+		w.heartbeat(conn)
+	}
+}
+
+// heartbeat tells the master this worker's state and load.
+func (w *worker) heartbeat(conn *masterConn) {
+	err := conn.send("heartbeat", map[string]any{
+		"state":                w.beatState(),
+		"current_cpu_usage":    math.Float64frombits(w.lastCPU.Load()),
+		"current_memory_usage": residentBytes(),
+	})
+	if err != nil {
+		w.b.log.Warn("cannot send heartbeat", "err", err)
+	}
 }
 
 // stop handles the master's stop: the test is over, the worker stays.
@@ -576,8 +591,8 @@ func (w *worker) shutdown(conn *masterConn, sayQuit bool) {
 	}
 }
 
-// rampTick is how long after a spawn a worker still says spawning when
-// the master sends no spawning_complete (2.12): a ramping master sends a
+// rampTick is how long after a spawn a worker still says spawning if the
+// master's spawning_complete does not come: a ramping master sends a
 // spawn every second.
 const rampTick = 2 * time.Second
 

@@ -97,3 +97,28 @@ func Version(path string) (string, error) {
 	}
 	return string(m[1]), nil
 }
+
+// OldestVersion is Debian's python3-locust's version, the oldest supported.
+const OldestVersion = "2.12.1"
+
+// DebianWorkers is the Locust whose Python workers join Debian's master:
+// the same 2.12.1 from PyPI, in .venv-locust-2.12.1 on Debian's libraries
+// (scripts/setup.sh). Debian's own build reports an empty version, which
+// its master refuses from a worker as "pre 2.0".
+func DebianWorkers() (Locust, error) {
+	root, err := repo.Root()
+	if err != nil {
+		return Locust{}, err
+	}
+	dir := filepath.Join(root, ".venv-locust-"+OldestVersion)
+	l := Locust{Path: filepath.Join(dir, "bin", "locust"), Python: filepath.Join(dir, "bin", "python")}
+	v, err := Version(l.Path)
+	if err != nil {
+		return Locust{}, fmt.Errorf("locust %s from PyPI: %v (run scripts/setup.sh)", OldestVersion, err)
+	}
+	if v != OldestVersion {
+		return Locust{}, fmt.Errorf("%s is %s, want %s (run scripts/setup.sh)", l.Path, v, OldestVersion)
+	}
+	l.Version = v
+	return l, nil
+}
