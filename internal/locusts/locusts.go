@@ -110,14 +110,20 @@ func DebianWorkers() (Locust, error) {
 	if err != nil {
 		return Locust{}, err
 	}
-	dir := filepath.Join(root, ".venv-locust-"+OldestVersion)
+	return PyPIWorkers(root, OldestVersion)
+}
+
+// PyPIWorkers is the Locust of version from PyPI that scripts/setup.sh
+// puts in root's .venv-locust-VERSION, for Python workers.
+func PyPIWorkers(root, version string) (Locust, error) {
+	dir := filepath.Join(root, ".venv-locust-"+version)
 	l := Locust{Path: filepath.Join(dir, "bin", "locust"), Python: filepath.Join(dir, "bin", "python")}
 	v, err := Version(l.Path)
 	if err != nil {
-		return Locust{}, fmt.Errorf("locust %s from PyPI: %v (run scripts/setup.sh)", OldestVersion, err)
+		return Locust{}, fmt.Errorf("locust %s from PyPI: %v (scripts/setup.sh makes it)", version, err)
 	}
-	if v != OldestVersion {
-		return Locust{}, fmt.Errorf("%s is %s, want %s (run scripts/setup.sh)", l.Path, v, OldestVersion)
+	if v != version {
+		return Locust{}, fmt.Errorf("%s is %s, want %s (scripts/setup.sh makes it)", l.Path, v, version)
 	}
 	l.Version = v
 	return l, nil
