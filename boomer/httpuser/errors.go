@@ -47,7 +47,7 @@ func ErrorName(err error) string {
 		return "ReadTimeout(ReadTimeoutError(" +
 			pyRepr(conn+"Pool(host="+pyRepr(host)+", port="+port+"): Read timed out. (read timeout="+pySeconds(timeout.After)+")") + "))"
 	case errors.Is(err, errTooManyRedirects):
-		return "TooManyRedirects(" + pyRepr(errTooManyRedirects.Error()) + ")"
+		return "TooManyRedirects(" + pyRepr("Exceeded "+strconv.Itoa(maxRedirects)+" redirects.") + ")"
 	case errors.As(err, &tlsErr):
 		// Python quotes OpenSSL's words, Go's TLS stack has its own: the
 		// class name is the same, the text says what Go saw.

@@ -13,8 +13,9 @@ import (
 // row fails the request.
 const maxRedirects = 30
 
-// errTooManyRedirects is requests' TooManyRedirects.
-var errTooManyRedirects = errors.New("Exceeded 30 redirects.")
+// errTooManyRedirects is requests' TooManyRedirects; ErrorName gives
+// its Python text.
+var errTooManyRedirects = errors.New("exceeded 30 redirects")
 
 // absoluteURL is Locust's test for a path that names its own host.
 var absoluteURL = regexp.MustCompile(`(?i)^https?://`)
