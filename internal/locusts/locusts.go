@@ -52,16 +52,19 @@ func Pinned() (Locust, error) {
 	if err != nil {
 		return Locust{}, err
 	}
-	l := Locust{
-		Path:   filepath.Join(root, ".venv", "bin", "locust"),
-		Python: filepath.Join(root, ".venv", "bin", "python"),
-	}
+	return inVenv(filepath.Join(root, ".venv"), want, "pinned locust", "requirements.txt wants")
+}
+
+// inVenv is the Locust of the venv dir, which must be version want; what
+// and wants name it and the requirement in errors.
+func inVenv(dir, want, what, wants string) (Locust, error) {
+	l := Locust{Path: filepath.Join(dir, "bin", "locust"), Python: filepath.Join(dir, "bin", "python")}
 	v, err := Version(l.Path)
 	if err != nil {
-		return Locust{}, fmt.Errorf("pinned locust %s: %v (run scripts/setup.sh)", want, err)
+		return Locust{}, fmt.Errorf("%s %s: %v (run scripts/setup.sh)", what, want, err)
 	}
 	if v != want {
-		return Locust{}, fmt.Errorf("pinned locust: %s is %s, requirements.txt wants %s (run scripts/setup.sh)", l.Path, v, want)
+		return Locust{}, fmt.Errorf("%s: %s is %s, %s %s (run scripts/setup.sh)", what, l.Path, v, wants, want)
 	}
 	l.Version = v
 	return l, nil
@@ -116,15 +119,5 @@ func DebianWorkers() (Locust, error) {
 // PyPIWorkers is the Locust of version from PyPI that scripts/setup.sh
 // puts in root's .venv-locust-VERSION, for Python workers.
 func PyPIWorkers(root, version string) (Locust, error) {
-	dir := filepath.Join(root, ".venv-locust-"+version)
-	l := Locust{Path: filepath.Join(dir, "bin", "locust"), Python: filepath.Join(dir, "bin", "python")}
-	v, err := Version(l.Path)
-	if err != nil {
-		return Locust{}, fmt.Errorf("locust %s from PyPI: %v (scripts/setup.sh makes it)", version, err)
-	}
-	if v != version {
-		return Locust{}, fmt.Errorf("%s is %s, want %s (scripts/setup.sh makes it)", l.Path, v, version)
-	}
-	l.Version = v
-	return l, nil
+	return inVenv(filepath.Join(root, ".venv-locust-"+version), version, "locust from PyPI", "want")
 }
