@@ -71,7 +71,8 @@ func rowsOf(t *testing.T, prefix string) []string {
 // trailing slash joined to each request's path, redirects followed (one
 // row, under the first URL), https spoken with the certificate checked.
 // Each case runs a Python worker and then a Go worker under their own
-// Locust 2.47.0 master; the stats rows and failures CSVs must be the same.
+// Locust 2.47.0 master (two under Debian's 2.12.1, with PyPI's 2.12.1 as
+// the Python worker); the stats rows and failures CSVs must be the same.
 func TestHostsAsPythonWorkers(t *testing.T) {
 	t.Parallel()
 	l := testbin.Locust(t, locusts.Pinned)
@@ -91,26 +92,44 @@ func TestHostsAsPythonWorkers(t *testing.T) {
 		name, host string
 		env        []string
 		want       string // a row both must show
+		debian     bool   // under Debian's 2.12.1 master, with PyPI's 2.12.1 as Python worker
 	}{
-		{"a path", target + "/nope", nil, "GET /nope/: failed"},
-		{"a query", target + "?a=1", nil, "GET /?a=1/: ok"},
-		{"a trailing slash", target + "/", nil, "GET //: "},
-		{"a redirect on the origin", redirects + "/same", nil, "GET /same/: ok"},
-		{"a redirect to another origin", redirects + "/away", nil, "GET /away/: ok"},
-		{"a redirect loop", redirects + "/loop", nil, "GET /loop/: failed"},
-		{"https", tlsSrv.URL, trust, "GET /: ok"},
+		{"a path", target + "/nope", nil, "GET /nope/: failed", false},
+		{"a query", target + "?a=1", nil, "GET /?a=1/: ok", false},
+		{"a trailing slash", target + "/", nil, "GET //: ", false},
+		{"a redirect on the origin", redirects + "/same", nil, "GET /same/: ok", false},
+		{"a redirect to another origin", redirects + "/away", nil, "GET /away/: ok", false},
+		{"a redirect loop", redirects + "/loop", nil, "GET /loop/: failed", false},
+		{"https", tlsSrv.URL, trust, "GET /: ok", false},
+		{"a path, 2.12.1", target + "/nope", nil, "GET /nope/: failed", true},
+		{"a redirect, 2.12.1", redirects + "/same", nil, "GET /same/: ok", true},
 	}
+	debian := testbin.Locust(t, locusts.Debian)
+	debianWorkers := testbin.Locust(t, locusts.DebianWorkers)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			got := map[bool]string{}
 			for _, python := range []bool{true, false} {
 				r := run{locust: l, python: python, host: c.host, users: 1, runTime: "3s",
-					class: "HammerUser", env: c.env}.do(t)
-				got[python] = joinLines(rowsOf(t, r.prefix)) + "\n" + joinLines(texts(failures(t, r.prefix)))
+					class: "HammerUser", env: c.env}
+				if c.debian {
+					r.locust, r.workers = debian, debianWorkers
+				}
+				res := r.do(t)
+				got[python] = joinLines(rowsOf(t, res.prefix)) + "\n" + joinLines(texts(failures(t, res.prefix)))
 			}
 			if !strings.Contains(got[true], c.want) {
 				t.Fatalf("the Python worker's rows lack %q:\n%s", c.want, got[true])
+			}
+			if c.debian && strings.Contains(got[true], "HTTPError(") {
+				// 2.12.1's HttpUser names the whole URL after "for url:",
+				// 2.47.0's and the Go worker the request's name.
+				origin := strings.TrimSuffix(c.host, "/nope")
+				if !strings.Contains(got[true], "for url: "+origin+"/") {
+					t.Errorf("2.12.1's Python worker no longer writes the whole URL in HTTPError:\n%s", got[true])
+				}
+				got[true] = strings.ReplaceAll(got[true], "for url: "+origin+"/", "for url: /")
 			}
 			if got[true] != got[false] {
 				t.Errorf("-H %s: the master recorded\nfrom a Python worker:\n%s\nfrom a Go worker:\n%s", c.host, got[true], got[false])
