@@ -3,7 +3,7 @@ package httpuser
 import (
 	"errors"
 	"net/url"
-	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/valyala/fasthttp"
@@ -17,8 +17,16 @@ const maxRedirects = 30
 // its Python text.
 var errTooManyRedirects = errors.New("exceeded 30 redirects")
 
-// absoluteURL is Locust's test for a path that names its own host.
-var absoluteURL = regexp.MustCompile(`(?i)^https?://`)
+// absoluteURL is Locust's test for a path that names its own host
+// (^https?:// without regard to case).
+func absoluteURL(path string) bool {
+	for _, scheme := range []string{"http://", "https://"} {
+		if len(path) >= len(scheme) && strings.EqualFold(path[:len(scheme)], scheme) {
+			return true
+		}
+	}
+	return false
+}
 
 // fetch requests path and follows redirects as requests does for a GET
 // (301, 302, 303, 307 and 308 with a Location, at most maxRedirects), on
@@ -62,7 +70,7 @@ func (c *Client) fetch(path, name string) (int64, string, error) {
 // route picks the client for path: this one for a path relative to the
 // base or an absolute URL on its origin, else one for that URL's origin.
 func (c *Client) route(path string) (*Client, string, error) {
-	if !absoluteURL.MatchString(path) {
+	if !absoluteURL(path) {
 		return c, c.target.requestURI(path), nil
 	}
 	t, err := parseTarget(path)

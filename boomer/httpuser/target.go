@@ -68,14 +68,19 @@ func pathURL(s string) string {
 	if i := strings.IndexByte(s, '#'); i >= 0 {
 		s = s[:i]
 	}
-	p, q, _ := strings.Cut(s, "?")
-	if p == "" {
-		p = "/"
+	p, q, hasQ := strings.Cut(s, "?")
+	switch {
+	case p != "" && (!hasQ || q != ""):
+		// The common case, "/path" or "/path?query", as it is.
+	case p == "" && q != "":
+		s = "/?" + q
+	default:
+		s = p
+		if s == "" {
+			s = "/"
+		}
 	}
-	if q != "" {
-		p += "?" + q
-	}
-	return requote(p)
+	return requote(s)
 }
 
 // requote percent-encodes what requests' requote_uri encodes: every byte

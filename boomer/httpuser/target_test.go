@@ -29,6 +29,9 @@ func TestRequestURIJoinsAsRequests(t *testing.T) {
 		{"http://h:1/p?", "", "/p"},
 		{"http://h:1", "/a b", "/a%20b"},
 		{"http://h:1", "/%41", "/%41"},
+		{"http://h:1", "", "/"},
+		{"http://h:1?", "", "/"},
+		{"http://h:1?b=2", "", "/?b=2"},
 	} {
 		tg, err := parseTarget(c.base)
 		if err != nil {
@@ -196,5 +199,19 @@ func runTLSChild(t *testing.T, bundle, url string) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestHTTPSTrustedChild") {
 		t.Errorf("trusted TLS in a child with REQUESTS_CA_BUNDLE: %v\n%s", err, out)
+	}
+}
+
+// A request on a plain base costs no allocation to name and route.
+func TestRouteAllocatesNothing(t *testing.T) {
+	c, err := New(context.Background(), "http://127.0.0.1:1", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, path := range []string{"/", "/delay?ms=100"} {
+		if n := testing.AllocsPerRun(100, func() { c.route(path) }); n != 0 {
+			t.Errorf("route(%q): %v allocations", path, n)
+		}
 	}
 }
