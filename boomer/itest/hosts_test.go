@@ -73,7 +73,7 @@ func rowsOf(t *testing.T, prefix string) []string {
 // Each case runs a Python worker and then a Go worker under their own
 // Locust 2.47.0 master (two under Debian's 2.12.1, with PyPI's 2.12.1 as
 // the Python worker); the stats rows and failures CSVs must be the same.
-func TestHostsAsPythonWorkers(t *testing.T) {
+func hostsAsPythonWorkers(t *testing.T) {
 	t.Parallel()
 	l := testbin.Locust(t, locusts.Pinned)
 	target := startTarget(t)

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,6 +21,18 @@ import (
 	"serverlab/internal/locusts"
 	"serverlab/internal/testbin"
 )
+
+// TestPythonAndGoWorkers runs the cases of the README's "Go and Python
+// workers side by side", each with a Python worker and a Go worker on real
+// masters. The cases run side by side with each other, and (this test is
+// not parallel) apart from the package's parallel tests, whose timing
+// they would disturb.
+func TestPythonAndGoWorkers(t *testing.T) {
+	t.Run("hosts", hostsAsPythonWorkers)
+	t.Run("states", statesAsPythonWorkers)
+	t.Run("class edit", classEditAsPythonWorkers)
+	t.Run("new master", newMasterStopsOldUsers)
+}
 
 // webMaster starts a master with its web UI on free ports and returns the
 // UI's URL and the workers' port.
@@ -75,12 +87,12 @@ func workerIDs(t *testing.T, web string, goWorker *proc) (goID, pyID string) {
 	return goID, pyID
 }
 
-// One master, a Python worker and a Go worker side by side: while the
-// master (2.47.0) ramps up, both are shown spawning, then running (on
-// either version); on SIGTERM each
+// One master, a Python worker and a Go worker side by side (and, on
+// 2.47.0, both in the Logs tab): while the master ramps up, the Go worker
+// is shown spawning, then both running; on SIGTERM each
 // tells the master it quits, and the master drops it from its list at
 // once (a worker that only vanished would be listed as missing).
-func TestWorkerStatesAsPythonWorkers(t *testing.T) {
+func statesAsPythonWorkers(t *testing.T) {
 	t.Parallel()
 	pythons := map[string]func() (locusts.Locust, error){"pinned": locusts.Pinned, "debian": locusts.DebianWorkers}
 	for _, v := range versions {
@@ -93,6 +105,9 @@ func TestWorkerStatesAsPythonWorkers(t *testing.T) {
 			goWorker := startWorker(t, port)
 			pyWorker := pythonWorker(t, py, port)
 			goID, pyID := workerIDs(t, web, goWorker)
+			if v.name == "pinned" {
+				checkLogsTab(t, web, goID, pyID)
+			}
 
 			// 8 users at 2 a second: four seconds of ramp-up.
 			postForm(t, web+"/swarm", url.Values{"user_count": {"8"}, "spawn_rate": {"2"}, "host": {target}, "target": {"epoll"}})
@@ -119,16 +134,11 @@ func TestWorkerStatesAsPythonWorkers(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			t.Logf("states during the ramp-up: Python worker %v, Go worker %v", seen[pyID], seen[goID])
-			// A Python worker is shown spawning while it builds its users,
-			// which on 2.12 (no word from the master about the ramp) is
-			// not always seen; the Go worker says it all through the ramp.
+			// A Python worker is shown spawning for the moment it takes
+			// to build its users, which the samples may or may not catch;
+			// the Go worker says so all through the ramp-up.
 			if !seen[goID]["spawning"] {
 				t.Errorf("the Go worker was never shown spawning during the ramp-up: %v", seen[goID])
-			}
-			if v.name == "pinned" {
-				if !seen[pyID]["spawning"] {
-					t.Errorf("the Python worker was never shown spawning during the ramp-up: %v", seen[pyID])
-				}
 			}
 			eventually(t, 20*time.Second, "both workers to be shown running", func() (bool, string) {
 				s, err := workerStates(web)
@@ -164,7 +174,7 @@ func TestWorkerStatesAsPythonWorkers(t *testing.T) {
 // given there (a server that answers 404), where they would have gone to
 // their default target. The failures CSV-like rows the master shows must
 // match.
-func TestClassEditAsPythonWorkers(t *testing.T) {
+func classEditAsPythonWorkers(t *testing.T) {
 	t.Parallel()
 	l := testbin.Locust(t, locusts.Pinned)
 	target := startTarget(t)
@@ -225,15 +235,11 @@ func TestClassEditAsPythonWorkers(t *testing.T) {
 
 var logLine = regexp.MustCompile(`^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] [^/\s]+/(DEBUG|INFO|WARNING|ERROR|CRITICAL)/\S+: `)
 
-// The Logs tab (GET /logs) shows what each worker logged, a Python
-// worker's and a Go worker's lines in the same form.
-func TestLogsTabShowsBothWorkers(t *testing.T) {
-	t.Parallel()
-	l := testbin.Locust(t, locusts.Pinned)
-	web, port, _ := webMaster(t, l)
-	goWorker := startWorker(t, port)
-	pythonWorker(t, l, port)
-	goID, pyID := workerIDs(t, web, goWorker)
+// checkLogsTab checks that the Logs tab (GET /logs) shows what each
+// worker logged, a Python worker's and a Go worker's lines in the same
+// form.
+func checkLogsTab(t *testing.T, web, goID, pyID string) {
+	t.Helper()
 	var logs struct {
 		Workers map[string][]string `json:"workers"`
 	}
@@ -277,13 +283,12 @@ func counting(t *testing.T) (string, *atomic.Int64) {
 // nothing). A Python worker in the same case keeps its users running,
 // is not listed by the new master but has its requests counted there: the
 // README says so.
-func TestNewMasterStopsOldUsers(t *testing.T) {
+func newMasterStopsOldUsers(t *testing.T) {
 	t.Parallel()
 	l := testbin.Locust(t, locusts.Pinned)
-	var mu sync.Mutex
-	counted := map[string]int{}
 	for _, kind := range []string{"python", "go"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
 			target, hits := counting(t)
 			port, webPort := testbin.FreePort(t), testbin.FreePort(t)
 			webArgs := []string{"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort)}
@@ -323,9 +328,6 @@ func TestNewMasterStopsOldUsers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			counted[kind] = r.row("Aggregated").NumRequests
-			mu.Unlock()
 			after := hits.Load()
 			t.Logf("%s worker: the second master (state %s) counts %d requests; the target got %d in 2 s", kind, r.State, r.row("Aggregated").NumRequests, after-before)
 			if kind == "go" {
@@ -335,12 +337,14 @@ func TestNewMasterStopsOldUsers(t *testing.T) {
 				if n := r.row("Aggregated").NumRequests; n != 0 || r.UserCount != 0 {
 					t.Errorf("the second master, no run started, shows %d users and counts %d requests from the Go worker", r.UserCount, n)
 				}
-			} else if after == before {
-				t.Errorf("the Python worker stopped its users: the README says it keeps them")
+			} else {
+				if after == before {
+					t.Errorf("the Python worker stopped its users: the README says it keeps them")
+				}
+				if r.row("Aggregated").NumRequests == 0 {
+					t.Errorf("the second master counted no requests from the Python worker: the README says it does")
+				}
 			}
 		})
-	}
-	if counted["python"] == 0 {
-		t.Errorf("the second master counted no requests from the Python worker: the README says it does")
 	}
 }
