@@ -107,6 +107,10 @@ class LabHttpUser(HttpUser):
             return request(method, url, *args, **kwargs)
 
         self.client.request = request_with_timeouts
+        # HttpUser trusts only certifi's roots (it ignores the environment);
+        # a lab's own CA is named here, and bin/boomer reads the same variable.
+        if os.environ.get("REQUESTS_CA_BUNDLE"):
+            self.client.verify = os.environ["REQUESTS_CA_BUNDLE"]
         self.client.request_event = self._MaskedAddresses(self.client.request_event)
 
     @staticmethod

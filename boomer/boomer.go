@@ -16,6 +16,7 @@ import (
 type Boomer struct {
 	opts   Options
 	log    *slog.Logger
+	logs   *logRing // what log has written lately, for the master's Logs tab
 	nodeID string
 
 	standalone bool
@@ -62,9 +63,11 @@ func NewBoomer(opts Options) *Boomer {
 	if lg == nil {
 		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	logs := newLogRing()
 	return &Boomer{
 		opts:     opts,
-		log:      lg,
+		log:      slog.New(&teeHandler{next: lg.Handler(), ring: logs}),
+		logs:     logs,
 		nodeID:   newNodeID(),
 		stats:    newStatsHub(),
 		limit:    newLimiter(opts.MaxRPS),

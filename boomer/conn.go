@@ -25,14 +25,19 @@ type masterConn struct {
 	nodeID string
 	mu     sync.Mutex
 	once   sync.Once
+	cancel context.CancelFunc // ends the socket's context
 }
 
 // dialMaster connects once, without zmq4's own retries: the caller retries
 // with back-off and logs each try.
 func dialMaster(ctx context.Context, host string, port int, nodeID string, timeout time.Duration) (*masterConn, error) {
 	d := &dialed{}
-	ctx = context.WithValue(ctx, dialedKey{}, d)
-	sock := zmq4.NewDealer(ctx,
+	// The socket outlives ctx: a worker told to stop (ctx done) still
+	// sends its last stats and quit on it. ctx ends the dial only.
+	sctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(ctx), dialedKey{}, d))
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	sock := zmq4.NewDealer(sctx,
 		zmq4.WithID(zmq4.SocketIdentity(nodeID)),
 		zmq4.WithDialerMaxRetries(0),
 		zmq4.WithDialerTimeout(timeout),
@@ -42,10 +47,15 @@ func dialMaster(ctx context.Context, host string, port int, nodeID string, timeo
 	registerTransport()
 	if err := sock.Dial(dialEndpoint(host, port)); err != nil {
 		sock.Close()
+		cancel()
 		ep := "tcp://" + net.JoinHostPort(host, strconv.Itoa(port))
 		return nil, fmt.Errorf("connect to master %s: %w", ep, unwrapDial(err))
 	}
-	return &masterConn{sock: sock, dialed: d, nodeID: nodeID}, nil
+	if !stop() {
+		sock.Close()
+		return nil, fmt.Errorf("connect to master: %w", ctx.Err())
+	}
+	return &masterConn{sock: sock, dialed: d, nodeID: nodeID, cancel: cancel}, nil
 }
 
 // unwrapDial drops zmq4's wrapping, which repeats the endpoint.
@@ -123,7 +133,12 @@ func (c *masterConn) why(err error) string {
 }
 
 func (c *masterConn) close() {
-	c.once.Do(func() { c.sock.Close() })
+	c.once.Do(func() {
+		c.sock.Close()
+		if c.cancel != nil {
+			c.cancel()
+		}
+	})
 }
 
 // newNodeID returns a Locust-style node id: <hostname>_<uuid4 hex>.

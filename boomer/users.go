@@ -58,7 +58,8 @@ type pool struct {
 	ctx     context.Context // parent of every user's Ctx
 
 	mu       sync.Mutex
-	options  map[string]any // given to the users started from now on
+	options  map[string]any       // given to the users started from now on
+	edits    map[string]classEdit // the web UI's class editor's changes
 	byClass  map[string][]*userRun
 	stopping map[*userRun]struct{} // ended gracefully, task still running
 	nextID   int
@@ -164,9 +165,10 @@ func (p *pool) unknownClassError(name string) exception {
 }
 
 // reconcile starts or stops users so that each known class runs exactly
-// its target count. Users are stopped newest first; it returns the runs
-// being stopped so the caller may wait for them.
-func (p *pool) reconcile(target map[string]int64, host string, grace time.Duration) []*userRun {
+// its target count, new users getting host(class) as their host. Users
+// are stopped newest first; it returns the runs being stopped so the
+// caller may wait for them.
+func (p *pool) reconcile(target map[string]int64, host func(class string) string, grace time.Duration) []*userRun {
 	var stopping []*userRun
 	for _, name := range p.names {
 		want, ok := target[name]
@@ -178,7 +180,10 @@ func (p *pool) reconcile(target map[string]int64, host string, grace time.Durati
 		p.mu.Unlock()
 		switch {
 		case want > have:
-			p.start(p.classes[name], host, int(want-have))
+			p.mu.Lock()
+			c, _ := p.edited(name)
+			p.mu.Unlock()
+			p.start(c, host(name), int(want-have))
 		case want < have:
 			stopping = append(stopping, p.stop(name, int(have-want), grace)...)
 		}

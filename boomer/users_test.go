@@ -49,11 +49,11 @@ func TestReconcileMatchesAbsoluteCounts(t *testing.T) {
 	b := &UserClass{Name: "B", Tasks: []Task{{Name: "idle", Fn: idle}}}
 	p, _ := newTestPool(t, a, b)
 
-	p.reconcile(map[string]int64{"A": 3, "B": 1}, "http://h", 0)
+	p.reconcile(map[string]int64{"A": 3, "B": 1}, sameHost("http://h"), 0)
 	if got := p.counts(nil); got["A"] != 3 || got["B"] != 1 || p.total() != 4 {
 		t.Fatalf("counts %v", got)
 	}
-	stopping := p.reconcile(map[string]int64{"A": 1, "B": 2, "Missing": 5}, "http://h", 0)
+	stopping := p.reconcile(map[string]int64{"A": 1, "B": 2, "Missing": 5}, sameHost("http://h"), 0)
 	if got := p.counts(nil); got["A"] != 1 || got["B"] != 2 {
 		t.Fatalf("counts %v", got)
 	}
@@ -78,7 +78,7 @@ func TestReconcileMatchesAbsoluteCounts(t *testing.T) {
 		t.Errorf("unknown class message %q names neither the class nor the known ones", e.Msg)
 	}
 	// Classes absent from the target are left alone.
-	p.reconcile(map[string]int64{"B": 0}, "", 0)
+	p.reconcile(map[string]int64{"B": 0}, sameHost(""), 0)
 	if got := p.counts(nil); got["A"] != 1 || got["B"] != 0 {
 		t.Errorf("counts %v", got)
 	}
@@ -105,7 +105,7 @@ func TestPanickingTaskIsReportedAndUserGoesOn(t *testing.T) {
 		}
 	}}}}
 	p, excs := newTestPool(t, c)
-	p.reconcile(map[string]int64{"P": 1}, "", 0)
+	p.reconcile(map[string]int64{"P": 1}, sameHost(""), 0)
 	select {
 	case <-enough:
 	case <-time.After(10 * time.Second):
@@ -137,7 +137,7 @@ func TestOnStartErrorStopsUser(t *testing.T) {
 		OnStop:  func(*User) { stopped.Store(true) },
 	}
 	p, excs := newTestPool(t, c)
-	runs := p.reconcile(map[string]int64{"S": 1}, "", 0)
+	runs := p.reconcile(map[string]int64{"S": 1}, sameHost(""), 0)
 	if runs != nil {
 		t.Fatal("nothing should be stopping")
 	}
@@ -179,7 +179,7 @@ func TestOnStopRunsAndGraceLetsTaskFinish(t *testing.T) {
 		OnStop: func(*User) { stopped.Store(true) },
 	}
 	p, _ := newTestPool(t, c)
-	p.reconcile(map[string]int64{"G": 1}, "", 0)
+	p.reconcile(map[string]int64{"G": 1}, sameHost(""), 0)
 	select {
 	case <-inTask:
 	case <-time.After(10 * time.Second):
@@ -256,8 +256,8 @@ func TestNoLeakAcrossCycles(t *testing.T) {
 	p, _ := newTestPool(t, c)
 	before := runtime.NumGoroutine()
 	for i := range 30 {
-		p.reconcile(map[string]int64{"L": int64(10 + i%7)}, "", 0)
-		p.reconcile(map[string]int64{"L": 3}, "", time.Duration(i%2)*time.Hour)
+		p.reconcile(map[string]int64{"L": int64(10 + i%7)}, sameHost(""), 0)
+		p.reconcile(map[string]int64{"L": 3}, sameHost(""), time.Duration(i%2)*time.Hour)
 		if waitRuns(p.stopAll(0), 10*time.Second) != 0 {
 			t.Fatal("users did not stop")
 		}
@@ -286,3 +286,6 @@ func waitGoroutines(t *testing.T, want int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// sameHost gives every class host.
+func sameHost(host string) func(string) string { return func(string) string { return host } }

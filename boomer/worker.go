@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,15 @@ type worker struct {
 	mu         sync.Mutex
 	state      string
 	lastTarget map[string]int64
+	// ramping is set by each spawn and cleared by the master's
+	// spawning_complete at the end of its ramp-up (2.13 and newer), or
+	// rampTick after the last spawn: heartbeats then say spawning, so that
+	// the master shows this worker spawning while it ramps up, as it shows
+	// a Python worker (which takes a while to build its users).
+	ramping     bool
+	lastSpawnAt time.Time
+	acked       bool // a master has acknowledged this worker before
+	lastCPU     atomic.Uint64
 
 	lastSpawn   float64
 	stopTimeout time.Duration
@@ -259,6 +270,7 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 				b.log.Info(launch.WorkerReady, "index", idx["index"])
 				w.masterBack()
 				if !acked {
+					w.newConnection()
 					acked = true
 					wg.Add(1)
 					go func() {
@@ -278,8 +290,11 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 				return sessionEnd{done: true}
 			case "reconnect":
 				return sessionEnd{reason: "master asked to reconnect"}
-			case "spawning_complete", "update_user_class":
-				b.log.Debug("message from master", "type", m.Type)
+			case "spawning_complete":
+				w.endRamp()
+				w.heartbeat(conn)
+			case "update_user_class":
+				w.editClass(conn, m.Data)
 			default:
 				if fn := b.handler(m.Type); fn != nil {
 					w.custom(m, fn)
@@ -309,11 +324,33 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 	defer beat.Stop()
 	report := time.NewTicker(b.opts.ReportInterval)
 	defer report.Stop()
+	logs := time.NewTicker(logInterval)
+	defer logs.Stop()
+	var logSeq int64
+	sendLogs := func() {
+		// Masters before 2.13 send no heartbeats, and know no logs
+		// message (they would log each one as unknown).
+		if masterBeat.Load() == 0 {
+			return
+		}
+		lines, seq := b.logs.since(logSeq)
+		if lines == nil {
+			return
+		}
+		// Locust's master keeps the last list each worker sent.
+		if err := conn.send("logs", map[string]any{"worker_id": b.nodeID, "logs": lines}); err != nil {
+			b.log.Warn("cannot send logs", "err", err)
+			return
+		}
+		logSeq = seq
+	}
 	b.cpu.cpuPercent() // start the measuring interval
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-logs.C:
+			sendLogs()
 		case e := <-b.excs:
 			w.sendException(conn, e)
 		case <-report.C:
@@ -321,13 +358,10 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 				b.log.Warn("cannot send stats", "err", err)
 			}
 		case <-beat.C:
-			err := conn.send("heartbeat", map[string]any{
-				"state":                w.getState(),
-				"current_cpu_usage":    b.cpu.cpuPercent(),
-				"current_memory_usage": residentBytes(),
-			})
-			if err != nil {
-				b.log.Warn("cannot send heartbeat", "err", err)
+			w.lastCPU.Store(math.Float64bits(b.cpu.cpuPercent()))
+			w.heartbeat(conn)
+			if logSeq == 0 {
+				sendLogs() // the first lines as soon as the master is known to take them
 			}
 			if n := b.dropped.Swap(0); n > 0 {
 				b.log.Warn("user exceptions dropped, too many to send", "count", n)
@@ -431,6 +465,7 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	w.setState(stateSpawning)
 	w.mu.Lock()
 	w.lastTarget = target
+	w.ramping, w.lastSpawnAt = true, time.Now()
 	w.mu.Unlock()
 
 	for _, name := range w.p.unknown(target) {
@@ -455,6 +490,27 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	if b.opts.ResolveHost != nil {
 		host, err = b.opts.ResolveHost(spawnHost, opts)
 	}
+	// A class given a host of its own in the web UI keeps it unless the
+	// run has a host, which Locust gives every class.
+	hostFor := func(class string) string {
+		if strings.TrimSpace(spawnHost) == "" {
+			if h := w.p.classHost(class); h != "" {
+				return h
+			}
+		}
+		return host
+	}
+	if err != nil && strings.TrimSpace(spawnHost) == "" {
+		covered := true
+		for name, n := range target {
+			if n > 0 && w.p.classHost(name) == "" {
+				covered = false
+			}
+		}
+		if covered {
+			err = nil
+		}
+	}
 	if err != nil {
 		msg := "cannot start users: " + err.Error()
 		if !w.reported["host:"+msg] {
@@ -465,7 +521,7 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	} else {
 		// Stopping users finish in the background: heartbeats and further
 		// spawns must not wait for slow tasks.
-		w.p.reconcile(target, host, w.stopTimeout)
+		w.p.reconcile(target, hostFor, w.stopTimeout)
 	}
 	counts2 := w.p.counts(target)
 	var total int64
@@ -476,11 +532,29 @@ func (w *worker) spawn(conn *masterConn, data any) {
 		b.log.Warn("cannot send spawning_complete", "err", err)
 	}
 	w.setState(stateRunning)
+	if w.beatState() == stateSpawning {
+		// The master took spawning_complete for the end of this worker's
+		// ramp-up; it is not over until the master says so.
+		w.heartbeat(conn)
+	}
+}
+
+// heartbeat tells the master this worker's state and load.
+func (w *worker) heartbeat(conn *masterConn) {
+	err := conn.send("heartbeat", map[string]any{
+		"state":                w.beatState(),
+		"current_cpu_usage":    math.Float64frombits(w.lastCPU.Load()),
+		"current_memory_usage": residentBytes(),
+	})
+	if err != nil {
+		w.b.log.Warn("cannot send heartbeat", "err", err)
+	}
 }
 
 // stop handles the master's stop: the test is over, the worker stays.
 func (w *worker) stop(conn *masterConn) {
 	w.setState(stateStopped)
+	w.endRamp()
 	w.stopUsers()
 	// The next test's users pace themselves unless told an arrival rate.
 	w.b.EndArrivals()
@@ -519,4 +593,68 @@ func (w *worker) shutdown(conn *masterConn, sayQuit bool) {
 			w.b.log.Warn("cannot send quit", "err", err)
 		}
 	}
+}
+
+// rampTick is how long after a spawn a worker still says spawning if the
+// master's spawning_complete does not come: a ramping master sends a
+// spawn every second.
+const rampTick = 2 * time.Second
+
+// beatState is the state a heartbeat reports.
+func (w *worker) beatState() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state == stateRunning && w.ramping && time.Since(w.lastSpawnAt) < rampTick {
+		return stateSpawning
+	}
+	return w.state
+}
+
+func (w *worker) endRamp() {
+	w.mu.Lock()
+	w.ramping = false
+	w.mu.Unlock()
+}
+
+// editClass applies the web UI's change to one class (update_user_class).
+func (w *worker) editClass(conn *masterConn, data any) {
+	settings, ok := asStringMap(data)
+	if !ok {
+		w.b.log.Warn("update_user_class without a map", "data", data)
+		return
+	}
+	if err := w.p.edit(settings); err != nil {
+		w.b.log.Error(err.Error())
+		w.sendException(conn, exception{Msg: err.Error()})
+		return
+	}
+	w.b.log.Info("user class edited in the web UI", "class", settings["user_class_name"], "host", settings["host"], "tasks", settings["tasks"])
+}
+
+// newConnection runs when a master acknowledges this worker. A master
+// that acknowledges it again, after the connection was lost, is a new
+// master or one that has given this worker's users to others meanwhile
+// (it marked it missing); either way the users of before belong to no
+// test it knows, so they stop and their numbers are dropped. A master
+// with a test running sends a spawn right after, as it does for any
+// worker that joins.
+func (w *worker) newConnection() {
+	again := w.acked
+	w.acked = true
+	if !again {
+		return
+	}
+	if n := w.p.total(); n > 0 {
+		w.b.log.Warn("master connection new: stopping the users of the test before it", "users", n)
+		// At once: the new master waits for this worker's heartbeats.
+		if left := waitRuns(w.p.stopAll(0), stopGrace); left > 0 {
+			w.b.log.Warn("users still running after stop: a task or on_stop ignores User.Ctx", "users", left)
+		}
+	}
+	w.b.stats.reset()
+	w.sentRequests.Store(0)
+	w.sentFailures.Store(0)
+	clear(w.reported)
+	w.endRamp()
+	w.setState(stateReady)
 }

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building, testing and benchmarking need, and nothing twice:
-# Debian's wrk, nginx and python3-locust (the oldest Locust supported), and a
-# project-local venv (.venv) with the Locust pinned in requirements.txt.
+# Debian's wrk, nginx and python3-locust (the oldest Locust supported), a
+# project-local venv (.venv) with the Locust pinned in requirements.txt, and
+# .venv-locust-2.12.1: the same 2.12.1 from PyPI on Debian's libraries, whose
+# Python workers Debian's master takes (Debian's own report an empty version
+# and are refused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +26,13 @@ if ! .venv/bin/locust --version 2>/dev/null | grep -q "locust $pinned "; then
   rm -rf .venv
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt msgpack
+fi
+
+oldest=2.12.1
+if ! .venv-locust-$oldest/bin/locust --version 2>/dev/null | grep -q "locust $oldest\$"; then
+  echo "setup: creating .venv-locust-$oldest (Python workers for Debian's Locust $oldest)"
+  rm -rf .venv-locust-$oldest
+  /usr/bin/python3 -m venv --system-site-packages .venv-locust-$oldest
+  # Only the wheel: its dependencies are Debian's, those python3-locust runs on.
+  .venv-locust-$oldest/bin/pip install -q --disable-pip-version-check --no-deps --ignore-installed "locust==$oldest"
 fi

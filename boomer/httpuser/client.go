@@ -10,11 +10,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,10 +64,9 @@ const DefaultMaxBody = 16 << 20
 type Client struct {
 	ctx    context.Context // ends dials and requests of a stopped user
 	opts   Options
-	addr   string // host:port to dial
-	host   string // the Host header
-	prefix string // the base URL's path, prepended to every request path
+	target target // where requests go, and how their paths are joined
 	dialer net.Dialer
+	others origins // clients for the other origins redirects lead to
 
 	mu     sync.Mutex // guards conn and done against the context's closer
 	conn   *countingConn
@@ -83,23 +80,14 @@ type Client struct {
 	resp fasthttp.Response
 }
 
-// New makes a client for the base URL base (http://host[:port][/prefix]).
-// It connects lazily, on the first request. When ctx is done the connection
-// is closed, which also ends a request in flight.
+// New makes a client for the base URL base (http[s]://host[:port][rest]),
+// joined to each request's path as Locust's HttpUser joins them (see
+// target). It connects lazily, on the first request. When ctx is done the
+// connection is closed, which also ends a request in flight.
 func New(ctx context.Context, base string, opts Options) (*Client, error) {
-	u, err := url.Parse(base)
+	t, err := parseTarget(base)
 	if err != nil {
-		return nil, fmt.Errorf("host %q: %v", base, err)
-	}
-	switch {
-	case u.Scheme == "https":
-		return nil, fmt.Errorf("host %q: https is not supported, use http://", base)
-	case u.Scheme != "http" || u.Host == "":
-		return nil, fmt.Errorf("host %q: want http://HOST[:PORT]", base)
-	}
-	port := u.Port()
-	if port == "" {
-		port = "80"
+		return nil, err
 	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "serverlab-boomer"
@@ -110,9 +98,7 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 	c := &Client{
 		ctx:    ctx,
 		opts:   opts,
-		addr:   net.JoinHostPort(u.Hostname(), port),
-		host:   u.Host,
-		prefix: strings.TrimSuffix(u.Path, "/"),
+		target: t,
 		dialer: net.Dialer{Timeout: opts.ConnectTimeout},
 	}
 	c.closed = make(chan struct{})
@@ -131,6 +117,7 @@ func (c *Client) Close() error {
 	if c.stop != nil {
 		c.stop()
 	}
+	c.others.close()
 	if c.conn != nil {
 		err := c.conn.Close()
 		c.conn = nil
@@ -139,17 +126,16 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// GET requests path (relative to the base URL) and records the outcome
-// under name, or under path when name is empty, as Locust does. A status of
+// GET requests path (joined to the base URL, or an absolute http[s] URL)
+// and records the outcome under name, or, when name is empty, under the
+// path Locust names it by (the base's path and query included). Redirects
+// are followed and recorded as one request, as HttpUser does. A status of
 // 400 or more is a failure, as HttpUser's raise_for_status makes it. The
 // returned error is the one recorded, for callers that report it themselves.
 // Requests cut short by Close are not recorded.
 func (c *Client) GET(r Recorder, path, name string) error {
-	if name == "" {
-		name = path
-	}
 	start := time.Now()
-	n, err := c.do(path, name)
+	n, name, err := c.fetch(path, name)
 	elapsed := time.Since(start)
 	switch {
 	case errors.Is(err, ErrClosed):
@@ -194,11 +180,12 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-// do sends one GET and reads the whole response, returning the body length.
-func (c *Client) do(path, name string) (int64, error) {
+// do sends one GET for uri and reads the whole response, returning the
+// body length, and the Location of a redirect.
+func (c *Client) do(uri, name string) (int64, string, error) {
 	conn, err := c.connection()
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	// urllib3 sends the request under the connect timeout and reads the
 	// response under the read timeout; so does this client.
@@ -210,8 +197,8 @@ func (c *Client) do(path, name string) (int64, error) {
 	req := &c.req
 	req.Reset()
 	req.Header.SetMethod("GET")
-	req.SetRequestURI(c.prefix + path)
-	req.Header.SetHost(c.host)
+	req.SetRequestURI(uri)
+	req.Header.SetHost(c.target.host)
 	req.Header.Set("User-Agent", c.opts.UserAgent)
 	req.Header.Set("Accept", "*/*")
 	if c.opts.Close {
@@ -227,30 +214,30 @@ func (c *Client) do(path, name string) (int64, error) {
 	// read meets.
 	if werr != nil && !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
 		c.drop()
-		return 0, c.wireError(werr, conn)
+		return 0, "", c.wireError(werr, conn)
 	}
 	resp := &c.resp
 	resp.Reset()
 	if err := readHead(&resp.Header, c.br); err != nil {
 		c.drop()
-		return 0, c.wireError(err, conn)
+		return 0, "", c.wireError(err, conn)
 	}
 	n, untilClose, err := readBody(&resp.Header, c.br, c.opts.MaxBody)
 	if err != nil {
 		c.drop()
 		var big *BodyTooLargeError
 		if errors.As(err, &big) {
-			return 0, err
+			return 0, "", err
 		}
-		return 0, c.wireError(err, conn)
+		return 0, "", c.wireError(err, conn)
 	}
 	if werr != nil || untilClose || c.opts.Close || resp.Header.ConnectionClose() {
 		c.drop()
 	}
 	if status := resp.StatusCode(); status >= 400 && status < 600 {
-		return n, &StatusError{Status: status, Reason: string(resp.Header.StatusMessage()), URL: name}
+		return n, "", &StatusError{Status: status, Reason: string(resp.Header.StatusMessage()), URL: name}
 	}
-	return n, nil
+	return n, redirectTo(&resp.Header), nil
 }
 
 // readHead reads a response's head, past any interim 1xx response.
@@ -348,7 +335,7 @@ func (c *Client) connection() (*countingConn, error) {
 		// The last response's read deadline may have passed while the user
 		// waited; the check below must see the socket, not the deadline.
 		conn.Conn.SetReadDeadline(time.Time{})
-		if !dropped(conn.Conn) {
+		if !dropped(rawConn(conn.Conn)) {
 			return conn, nil
 		}
 	}
@@ -357,13 +344,19 @@ func (c *Client) connection() (*countingConn, error) {
 	}
 	// The user's context ends a dial in progress: a user being stopped
 	// must not wait out the connect timeout in a full backlog.
-	nc, err := c.dialer.DialContext(c.ctx, "tcp", c.addr)
+	nc, err := c.dialer.DialContext(c.ctx, "tcp", c.target.addr)
 	if err != nil {
 		if c.ctx.Err() != nil {
 			return nil, ErrClosed
 		}
 		if isTimeout(err) {
-			return nil, &dialError{&TimeoutError{Addr: c.addr, After: c.opts.ConnectTimeout, Connect: true}}
+			return nil, &dialError{&TimeoutError{Addr: c.target.addr, After: c.opts.ConnectTimeout, Connect: true, HTTPS: c.target.https}}
+		}
+		return nil, &dialError{err}
+	}
+	if nc, err = c.secure(nc); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
 		}
 		return nil, &dialError{err}
 	}
@@ -410,7 +403,7 @@ func (c *Client) wireError(err error, conn *countingConn) error {
 		err = conn.err
 	}
 	if isTimeout(err) || errors.Is(err, fasthttp.ErrTimeout) {
-		return &TimeoutError{Addr: c.addr, After: c.opts.ResponseTimeout}
+		return &TimeoutError{Addr: c.target.addr, After: c.opts.ResponseTimeout, HTTPS: c.target.https}
 	}
 	if conn.read == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 		return errRemoteDisconnected
@@ -557,6 +550,7 @@ type TimeoutError struct {
 	Addr    string
 	After   time.Duration // the timeout that ran out
 	Connect bool          // still connecting
+	HTTPS   bool          // to an https target
 }
 
 func (e *TimeoutError) Error() string {

@@ -489,7 +489,7 @@ func TestBasePathPrefixesRequests(t *testing.T) {
 }
 
 func TestNewRejectsBadHosts(t *testing.T) {
-	for _, base := range []string{"", "127.0.0.1:8080", "https://127.0.0.1", "ftp://x", "http://", "http://[::1"} {
+	for _, base := range []string{"", "127.0.0.1:8080", "ftp://x", "http://", "http://[::1"} {
 		if _, err := New(context.Background(), base, Options{}); err == nil {
 			t.Errorf("New(%q): no error", base)
 		} else if strings.Contains(err.Error(), "\n") {

@@ -23,6 +23,7 @@ func ErrorName(err error) string {
 		badLine *BadStatusLineError
 		short   *IncompleteReadError
 		big     *BodyTooLargeError
+		tlsErr  *TLSError
 		errno   syscall.Errno
 	)
 	switch {
@@ -32,15 +33,25 @@ func ErrorName(err error) string {
 		return "HTTPError(" + pyRepr(status.Error()) + ")"
 	case errors.As(err, &timeout):
 		host, port, _ := net.SplitHostPort(timeout.Addr)
+		conn := "HTTPConnection"
+		if timeout.HTTPS {
+			conn = "HTTPSConnection"
+		}
 		if timeout.Connect {
 			// urllib3 2 names the connection by host and port and its
 			// address, which the locustfile masks as Locust masks
 			// "object at 0x...".
-			return "ConnectTimeoutError(<HTTPConnection(host=" + pyRepr(host) + ", port=" + port + ") at 0x....>, " +
+			return "ConnectTimeoutError(<" + conn + "(host=" + pyRepr(host) + ", port=" + port + ") at 0x....>, " +
 				pyRepr("Connection to "+host+" timed out. (connect timeout="+pySeconds(timeout.After)+")") + ")"
 		}
 		return "ReadTimeout(ReadTimeoutError(" +
-			pyRepr("HTTPConnectionPool(host="+pyRepr(host)+", port="+port+"): Read timed out. (read timeout="+pySeconds(timeout.After)+")") + "))"
+			pyRepr(conn+"Pool(host="+pyRepr(host)+", port="+port+"): Read timed out. (read timeout="+pySeconds(timeout.After)+")") + "))"
+	case errors.Is(err, errTooManyRedirects):
+		return "TooManyRedirects(" + pyRepr("Exceeded "+strconv.Itoa(maxRedirects)+" redirects.") + ")"
+	case errors.As(err, &tlsErr):
+		// Python quotes OpenSSL's words, Go's TLS stack has its own: the
+		// class name is the same, the text says what Go saw.
+		return "SSLError(" + pyRepr(tlsErr.Error()) + ")"
 	case errors.Is(err, errRemoteDisconnected):
 		return "RemoteDisconnected('Remote end closed connection without response')"
 	case errors.As(err, &badLine):

@@ -18,14 +18,16 @@ import (
 // run describes one headless master with one worker, Go or Python.
 type run struct {
 	locust     locusts.Locust
-	python     bool     // a Python worker on locustfile.py instead of bin/boomer
-	host       string   // the master's -H
-	users      int      // -u, started all in the first second
-	runTime    string   // -t
-	class      string   // the user class
-	masterArgs []string // more master options, e.g. --response-timeout 0.5
-	goArgs     []string // more bin/boomer flags
-	fds        int      // the worker's open-files limit; 0 leaves it
+	python     bool           // a Python worker on locustfile.py instead of bin/boomer
+	host       string         // the master's -H
+	users      int            // -u, started all in the first second
+	runTime    string         // -t
+	class      string         // the user class
+	masterArgs []string       // more master options, e.g. --response-timeout 0.5
+	goArgs     []string       // more bin/boomer flags
+	fds        int            // the worker's open-files limit; 0 leaves it
+	env        []string       // more environment for the worker, e.g. a CA bundle
+	workers    locusts.Locust // the Python worker's Locust, when not the master's
 }
 
 // ran is what a run left: the CSV prefix and both processes.
@@ -45,20 +47,25 @@ func (r run) do(t *testing.T) ran {
 	if r.python {
 		args := []string{"-f", filepath.Join(testbin.Root(t), "locustfile.py"), "--worker",
 			"--master-host", "127.0.0.1", "--master-port", strconv.Itoa(port)}
+		py := r.locust.Path
+		if r.workers.Path != "" {
+			py = r.workers.Path
+		}
 		if r.fds > 0 {
 			// Locust raises a lower soft limit at start when it may; a
 			// hard limit keeps it where the run wants it.
 			sh := fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, r.fds)
-			out.worker = start(t, "python worker", "sh", append([]string{"-c", sh, r.locust.Path}, args...)...)
+			out.worker = testbin.Start(t, "python worker", r.env, "sh", append([]string{"-c", sh, py}, args...)...)
 		} else {
-			out.worker = start(t, "python worker", r.locust.Path, args...)
+			out.worker = testbin.Start(t, "python worker", r.env, py, args...)
 		}
 	} else {
 		args := r.goArgs
 		if r.fds > 0 {
 			args = append([]string{"--max-fds", strconv.Itoa(r.fds)}, args...)
 		}
-		out.worker = startWorker(t, port, args...)
+		bin := testbin.Build(t, "serverlab/boomer/cmd/boomer")
+		out.worker = testbin.Start(t, "worker", r.env, bin, append([]string{"--master-port", strconv.Itoa(port)}, args...)...)
 	}
 	out.master.Wait(t, 120*time.Second)
 	out.worker.Wait(t, 30*time.Second)

@@ -52,16 +52,19 @@ func Pinned() (Locust, error) {
 	if err != nil {
 		return Locust{}, err
 	}
-	l := Locust{
-		Path:   filepath.Join(root, ".venv", "bin", "locust"),
-		Python: filepath.Join(root, ".venv", "bin", "python"),
-	}
+	return inVenv(filepath.Join(root, ".venv"), want, "pinned locust", "requirements.txt wants")
+}
+
+// inVenv is the Locust of the venv dir, which must be version want; what
+// and wants name it and the requirement in errors.
+func inVenv(dir, want, what, wants string) (Locust, error) {
+	l := Locust{Path: filepath.Join(dir, "bin", "locust"), Python: filepath.Join(dir, "bin", "python")}
 	v, err := Version(l.Path)
 	if err != nil {
-		return Locust{}, fmt.Errorf("pinned locust %s: %v (run scripts/setup.sh)", want, err)
+		return Locust{}, fmt.Errorf("%s %s: %v (run scripts/setup.sh)", what, want, err)
 	}
 	if v != want {
-		return Locust{}, fmt.Errorf("pinned locust: %s is %s, requirements.txt wants %s (run scripts/setup.sh)", l.Path, v, want)
+		return Locust{}, fmt.Errorf("%s: %s is %s, %s %s (run scripts/setup.sh)", what, l.Path, v, wants, want)
 	}
 	l.Version = v
 	return l, nil
@@ -96,4 +99,25 @@ func Version(path string) (string, error) {
 		return "", fmt.Errorf("%s --version printed %q", path, strings.TrimSpace(string(out)))
 	}
 	return string(m[1]), nil
+}
+
+// OldestVersion is Debian's python3-locust's version, the oldest supported.
+const OldestVersion = "2.12.1"
+
+// DebianWorkers is the Locust whose Python workers join Debian's master:
+// the same 2.12.1 from PyPI, in .venv-locust-2.12.1 on Debian's libraries
+// (scripts/setup.sh). Debian's own build reports an empty version, which
+// its master refuses from a worker as "pre 2.0".
+func DebianWorkers() (Locust, error) {
+	root, err := repo.Root()
+	if err != nil {
+		return Locust{}, err
+	}
+	return PyPIWorkers(root, OldestVersion)
+}
+
+// PyPIWorkers is the Locust of version from PyPI that scripts/setup.sh
+// puts in root's .venv-locust-VERSION, for Python workers.
+func PyPIWorkers(root, version string) (Locust, error) {
+	return inVenv(filepath.Join(root, ".venv-locust-"+version), version, "locust from PyPI", "want")
 }

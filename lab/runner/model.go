@@ -175,7 +175,7 @@ func (m *modelRun) startWorkers() error {
 		cmd := exec.Command(filepath.Join(m.cfg.BinDir, "boomer"), workerArgs(&m.cfg, m.port)...)
 		if m.step.generator == "python" {
 			name = fmt.Sprintf("locust worker %d", w)
-			cmd = exec.Command(m.locust.Path, pythonWorkerArgs(m.locustfile, m.port)...)
+			cmd = exec.Command(m.locust.Workers.Path, pythonWorkerArgs(m.locustfile, m.port)...)
 			cmd.Dir = m.cfg.Repo
 			cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
 		}

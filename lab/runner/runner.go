@@ -176,8 +176,16 @@ func prepare(cfg Config, opt Options) (*run, error) {
 		return nil, err
 	}
 	if cfg.Generator == "python" || cfg.Generator == "both" {
+		loc.Workers = loc.Locust
 		if !atLeast(loc.Version, "2.13") {
-			return nil, fmt.Errorf("--generator %s: Locust %s's Python workers cannot join its own master; run the pinned Locust (no --locust)", cfg.Generator, loc.Version)
+			// Debian's build reports an empty version, and its master
+			// refuses its own workers; PyPI's build of the same version
+			// (scripts/setup.sh) is let in.
+			w, err := locusts.PyPIWorkers(cfg.Repo, loc.Version)
+			if err != nil {
+				return nil, fmt.Errorf("--generator %s: Locust %s's own Python workers cannot join its master, and its PyPI build is missing: %v", cfg.Generator, loc.Version, err)
+			}
+			loc.Workers = w
 		}
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
@@ -315,6 +323,9 @@ func (r *run) measured() []string {
 type Choice struct {
 	locusts.Locust
 	From string // "pinned", "--locust" or "LAB_LOCUST"
+	// Workers runs the Python workers (--generator python): the master's
+	// Locust, or for Debian's 2.12.1 the same version from PyPI.
+	Workers locusts.Locust
 }
 
 // Measured reports whether dir holds a Locust stats CSV: only then is there

@@ -20,7 +20,9 @@ and runs its user classes: LabUser BrowserUser HammerUser SlowIOUser CPUUser.
 
   --master-host HOST     master to connect to (default 127.0.0.1)
   --master-port PORT     master's port (default 5557)
-  -H, --host URL         target base URL, e.g. http://127.0.0.1:8080
+  -H, --host URL         target base URL, e.g. http://127.0.0.1:8080 (https://
+                         too; a path or query is joined to each request's
+                         path, as Locust's HttpUser joins them)
   --target-url TEMPLATE  target URL for the model the master's --target names,
                          {model} replaced: e.g. http://target-{model}:8080
                          The host is the master's (its -H or the web UI's
@@ -270,12 +272,12 @@ func timeoutOption(parsed map[string]any, key string, def time.Duration) time.Du
 	return time.Duration(v * float64(time.Second))
 }
 
-// checkURL accepts what httpuser can load: http://HOST[:PORT][/path],
+// checkURL accepts what httpuser can load: http[s]://HOST[:PORT][/path],
 // with a port a connection can be made to.
 func checkURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "http" || u.Hostname() == "" {
-		return fmt.Errorf("%q: want http://HOST[:PORT]", s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return fmt.Errorf("%q: want http://HOST[:PORT] or https://HOST[:PORT]", s)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
