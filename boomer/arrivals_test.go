@@ -171,7 +171,7 @@ func TestPoolFollowsArrivalRate(t *testing.T) {
 	p.open = &open
 	open.set(500, true)
 	defer open.set(0, false)
-	p.reconcile(map[string]int64{"A": 3}, "http://h", 0)
+	p.reconcile(map[string]int64{"A": 3}, sameHost("http://h"), 0)
 	deadline := time.Now().Add(20 * time.Second)
 	for runs.Load() < 30 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
