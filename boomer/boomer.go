@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,9 +31,15 @@ type Boomer struct {
 	quitOnce sync.Once
 	quit     chan struct{}
 
-	mu       sync.Mutex
-	handlers map[string]func(data any)
-	conn     *masterConn // nil while not connected
+	mu          sync.Mutex
+	handlers    map[string]func(data any)
+	conn        *masterConn // nil while not connected
+	pool        *pool       // nil outside Run
+	preset      []*UserClass
+	presetWhy   map[string]string
+	onConnected func()
+	// classesSet says SetClasses was called: a held spawn may go on.
+	classesSet chan struct{}
 
 	excs     chan exception
 	dropped  atomic.Int64
@@ -71,7 +78,47 @@ func NewBoomer(opts Options) *Boomer {
 		handlers: map[string]func(any){},
 		excs:     make(chan exception, 256),
 		excCount: map[string]int{},
+
+		classesSet: make(chan struct{}, 1),
 	}
+}
+
+// SetClasses replaces the classes users are started from (users already
+// running keep theirs), and lets spawns held by Options.AwaitClasses go
+// on. unsupported names the classes that cannot run here, and why; a
+// spawn asking for one reports that reason to the master. Before Run it
+// sets the classes Run adds to those it is given.
+func (b *Boomer) SetClasses(classes []*UserClass, unsupported map[string]string) error {
+	b.mu.Lock()
+	p := b.pool
+	if p == nil {
+		for _, c := range classes {
+			if err := checkClass(c); err != nil {
+				b.mu.Unlock()
+				return err
+			}
+		}
+		b.preset, b.presetWhy = classes, unsupported
+	}
+	b.mu.Unlock()
+	if p != nil {
+		if err := p.setClasses(classes, unsupported); err != nil {
+			return err
+		}
+	}
+	select {
+	case b.classesSet <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// OnConnected sets fn to run each time a master acknowledges this worker
+// on a new connection, before any spawn is handled; fn may SendMessage.
+func (b *Boomer) OnConnected(fn func()) {
+	b.mu.Lock()
+	b.onConnected = fn
+	b.mu.Unlock()
 }
 
 // NewStandaloneBoomer returns a Boomer that needs no master: Run starts users
@@ -105,10 +152,23 @@ func (b *Boomer) Run(ctx context.Context, classes ...*UserClass) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p, err := newPool(ctx, classes, b.stats, b.limit, b.userError)
+	b.mu.Lock()
+	classes = append(slices.Clone(classes), b.preset...)
+	why := b.presetWhy
+	b.mu.Unlock()
+	p, err := newPool(ctx, classes, b.stats, b.limit, b.userError, b.opts.AwaitClasses > 0)
 	if err != nil {
 		return err
 	}
+	p.unsupported = why
+	b.mu.Lock()
+	b.pool = p
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.pool = nil
+		b.mu.Unlock()
+	}()
 	// Users see their context end, then Run waits for them, but not
 	// forever: a task that ignores User.Ctx (logged by the stop) must not
 	// keep the run going past its end.
@@ -171,6 +231,13 @@ func (b *Boomer) Summary() string {
 	}
 	b.excMu.Unlock()
 	return summary(b.stats.runTable(), excs)
+}
+
+// Totals returns the requests and failures of the whole run (since the
+// last test start).
+func (b *Boomer) Totals() (requests, failures int64) {
+	t := b.stats.runTable().total()
+	return t.numRequests, t.numFailures
 }
 
 // userError takes exceptions from users. It never blocks a user: when the

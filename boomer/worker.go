@@ -228,6 +228,19 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 	acked := false
 	var masterBeat atomic.Int64
 	hbLost := make(chan string, 1)
+	// Spawns and stops wait here while the classes are awaited.
+	held, holding := []message(nil), false
+	holdTimer := time.NewTimer(time.Hour)
+	holdTimer.Stop()
+	defer holdTimer.Stop()
+	release := func() {
+		holding = false
+		holdTimer.Stop()
+		for _, m := range held {
+			w.handleHeld(conn, m)
+		}
+		held = nil
+	}
 
 	for {
 		select {
@@ -241,6 +254,17 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 			return sessionEnd{reason: conn.why(err)}
 		case reason := <-hbLost:
 			return sessionEnd{reason: reason}
+		case <-b.classesSet:
+			if holding {
+				b.log.Debug("classes known, handling held messages", "held", len(held))
+				release()
+			}
+		case <-holdTimer.C:
+			if holding {
+				b.log.Warn("the master sent no user classes; its locustfile may not import serverlab_locust.declare",
+					"waited", b.opts.AwaitClasses)
+				release()
+			}
 		case <-ackWait.C:
 			if acked {
 				continue
@@ -263,13 +287,29 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 						defer wg.Done()
 						w.ticker(sctx, conn, &masterBeat, hbLost)
 					}()
+					if b.opts.AwaitClasses > 0 {
+						select { // a stale answer from an earlier master
+						case <-b.classesSet:
+						default:
+						}
+						holding = true
+						holdTimer.Reset(b.opts.AwaitClasses)
+					}
+					b.mu.Lock()
+					fn := b.onConnected
+					b.mu.Unlock()
+					if fn != nil {
+						fn()
+					}
 				}
 			case "heartbeat":
 				masterBeat.Store(time.Now().UnixNano())
-			case "spawn":
-				w.spawn(conn, m.Data)
-			case "stop":
-				w.stop(conn)
+			case "spawn", "stop":
+				if holding {
+					held = append(held, m)
+					continue
+				}
+				w.handleHeld(conn, m)
 			case "quit":
 				b.log.Info("master says quit")
 				w.shutdown(conn, false)
@@ -287,6 +327,16 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 			}
 		}
 	}
+}
+
+// handleHeld handles a spawn or stop, which may have waited for the
+// classes.
+func (w *worker) handleHeld(conn *masterConn, m message) {
+	if m.Type == "stop" {
+		w.stop(conn)
+		return
+	}
+	w.spawn(conn, m.Data)
 }
 
 // custom runs a registered handler; its panic must not end the worker.
