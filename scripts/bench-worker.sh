@@ -9,9 +9,15 @@
 # gives requests/s and the ratio to wrk. Then 10,000 LabUsers run on one Go
 # worker and its peak resident memory is reported.
 #
+# HammerUser is the locustfile's declared class, which the master sends the
+# Go worker. REF=<git revision> also runs the bin/boomer of that revision
+# (built from `git archive`) on the same master and locustfile, and gives
+# the declared run's ratio to it: e.g. REF=main, or the last commit whose
+# worker had HammerUser written in Go.
+#
 # Environment: TARGET=fasthttp|nginx  USERS=50 (connections/users per
 # generator)  DURATION=15 (seconds per generator)  MEM_USERS=10000
-# MEM_SECONDS=60  MEM_SPAWN_RATE=1000  LOCUST=.venv/bin/locust
+# MEM_SECONDS=60  MEM_SPAWN_RATE=1000  LOCUST=.venv/bin/locust  REF=
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +28,7 @@ MEM_USERS=${MEM_USERS:-10000}
 MEM_SECONDS=${MEM_SECONDS:-60}
 MEM_SPAWN_RATE=${MEM_SPAWN_RATE:-1000}
 LOCUST=${LOCUST:-.venv/bin/locust}
+REF=${REF:-}
 
 die() { echo "bench-worker: $*" >&2; exit 1; }
 
@@ -135,17 +142,30 @@ rps[wrk]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
 fails[wrk]=$(awk '/^ *Non-2xx/ {n += $NF} /^ *Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
 [ -n "${rps[wrk]}" ] || die "wrk printed no Requests/sec: $out"
 
-echo "bench-worker: bin/boomer + Locust master (HammerUser)" >&2
-mport=$(free_port)
-taskset -c 1 bin/boomer --master-port "$mport" --loglevel WARNING 2>"$work/boomer.err" &
-bpid=$!
-pids+=("$bpid")
-taskset -c 1 "$LOCUST" -f locustfile.py --master --master-bind-host 127.0.0.1 --master-bind-port "$mport" \
-  --headless --expect-workers 1 -u "$USERS" -r "$USERS" -t "${DURATION}s" -H "$URL" --only-summary \
-  --csv "$work/boomer" HammerUser >"$work/master.out" 2>&1 || true
-wait "$bpid" || die "bin/boomer failed: $(tail -5 "$work/boomer.err")"
-rps[boomer]=$(rps_from_csv "$work/boomer_stats.csv")
-fails[boomer]=$(failures_from_csv "$work/boomer_stats.csv")
+# go_worker LABEL BINARY runs BINARY as the worker of a master with the
+# locustfile's HammerUser.
+go_worker() {
+  local label=$1 bin=$2 mport bpid
+  echo "bench-worker: $bin + Locust master (HammerUser)" >&2
+  mport=$(free_port)
+  taskset -c 1 "$bin" --master-port "$mport" --loglevel WARNING 2>"$work/$label.err" &
+  bpid=$!
+  pids+=("$bpid")
+  taskset -c 1 "$LOCUST" -f locustfile.py --master --master-bind-host 127.0.0.1 --master-bind-port "$mport" \
+    --headless --expect-workers 1 -u "$USERS" -r "$USERS" -t "${DURATION}s" -H "$URL" --only-summary \
+    --csv "$work/$label" HammerUser >"$work/$label.master.out" 2>&1 || true
+  wait "$bpid" || die "$bin failed: $(tail -5 "$work/$label.err")"
+  rps[$label]=$(rps_from_csv "$work/${label}_stats.csv")
+  fails[$label]=$(failures_from_csv "$work/${label}_stats.csv")
+}
+
+if [ -n "$REF" ]; then
+  mkdir -p "$work/ref"
+  git archive "$REF" | tar -x -C "$work/ref" || die "REF=$REF: not a revision git can archive"
+  (cd "$work/ref" && go build -o "$work/ref-boomer" ./boomer/cmd/boomer) || die "REF=$REF: bin/boomer does not build"
+  go_worker ref "$work/ref-boomer"
+fi
+go_worker boomer bin/boomer
 
 echo "bench-worker: Locust FastHttpUser" >&2
 taskset -c 1 "$LOCUST" -f "$work/fast.py" --headless -u "$USERS" -r "$USERS" -t "${DURATION}s" -H "$URL" \
@@ -169,6 +189,9 @@ echo "| generator | requests/s | ratio to wrk | failures |"
 echo "| --- | ---: | ---: | ---: |"
 echo "| wrk | ${rps[wrk]} | 1.000 | ${fails[wrk]} |"
 echo "| bin/boomer (Go worker, Locust $locust_version master) | ${rps[boomer]} | $(ratio "${rps[boomer]}") | ${fails[boomer]} |"
+if [ -n "$REF" ]; then
+  echo "| bin/boomer of $REF | ${rps[ref]} | $(ratio "${rps[ref]}") | ${fails[ref]} |"
+fi
 echo "| Locust $locust_version FastHttpUser | ${rps[fast]} | $(ratio "${rps[fast]}") | ${fails[fast]} |"
 echo "| Locust $locust_version HttpUser | ${rps[http]} | $(ratio "${rps[http]}") | ${fails[http]} |"
 
@@ -204,3 +227,9 @@ echo "| users | requests | failures | peak RSS | per user |"
 echo "| ---: | ---: | ---: | ---: | ---: |"
 awk -v u="$MEM_USERS" -v k="$peak_kib" -v r="$mem_reqs" -v f="$(failures_from_csv "$work/mem_stats.csv")" \
   'BEGIN { printf "| %d | %d | %d | %.1f MiB | %.1f KiB |\n", u, r, f, k / 1024, k / u }'
+
+if [ -n "$REF" ]; then
+  echo
+  awk -v a="${rps[boomer]}" -v b="${rps[ref]}" -v r="$REF" \
+    'BEGIN { printf "bin/boomer: %.3f of the requests/s of %s'"'"'s (%+.1f %%)\n", a / b, r, 100 * (a / b - 1) }'
+fi

@@ -194,7 +194,9 @@ func (k *class) task(u *boomer.User) {
 
 func (st *user) run(u *boomer.User, reqs []compiled) {
 	for i := range reqs {
-		if u.Ctx.Err() != nil {
+		// A stopped user's client refuses requests anyway; checking
+		// between them keeps a sequence from trying each one.
+		if i > 0 && u.Ctx.Err() != nil {
 			return
 		}
 		st.client.Do(st.rec, &reqs[i].req)
