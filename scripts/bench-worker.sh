@@ -133,7 +133,7 @@ EOF
 start_target
 echo "bench-worker: target $TARGET at $URL on core 0; each generator on core 1, $USERS connections, ${DURATION}s" >&2
 
-declare -A rps fails
+declare -A rps fails cpu_us
 
 echo "bench-worker: wrk" >&2
 out=$(taskset -c 1 wrk -t1 -c"$USERS" -d"${DURATION}s" "$URL/")
@@ -151,12 +151,25 @@ go_worker() {
   taskset -c 1 "$bin" --master-port "$mport" --loglevel WARNING 2>"$work/$label.err" &
   bpid=$!
   pids+=("$bpid")
+  # The worker's CPU time (user + system ticks), which a busy machine
+  # disturbs far less than its requests per second.
+  echo 0 >"$work/$label.cpu"
+  (
+    while kill -0 "$bpid" 2>/dev/null; do
+      ticks=$(awk '{print $14 + $15}' "/proc/$bpid/stat" 2>/dev/null || true)
+      [ -n "$ticks" ] && echo "$ticks" >"$work/$label.cpu"
+      sleep 0.2
+    done
+  ) &
+  pids+=($!)
   taskset -c 1 "$LOCUST" -f locustfile.py --master --master-bind-host 127.0.0.1 --master-bind-port "$mport" \
     --headless --expect-workers 1 -u "$USERS" -r "$USERS" -t "${DURATION}s" -H "$URL" --only-summary \
     --csv "$work/$label" HammerUser >"$work/$label.master.out" 2>&1 || true
   wait "$bpid" || die "$bin failed: $(tail -5 "$work/$label.err")"
   rps[$label]=$(rps_from_csv "$work/${label}_stats.csv")
   fails[$label]=$(failures_from_csv "$work/${label}_stats.csv")
+  reqs=$(python3 -c 'import csv,sys; print(next(r["Request Count"] for r in csv.DictReader(open(sys.argv[1])) if r["Name"]=="Aggregated"))' "$work/${label}_stats.csv")
+  cpu_us[$label]=$(awk -v n="$reqs" -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", (n > 0 ? $1 / hz * 1e6 / n : 0) }' "$work/$label.cpu")
 }
 
 if [ -n "$REF" ]; then
@@ -232,4 +245,6 @@ if [ -n "$REF" ]; then
   echo
   awk -v a="${rps[boomer]}" -v b="${rps[ref]}" -v r="$REF" \
     'BEGIN { printf "bin/boomer: %.3f of the requests/s of %s'"'"'s (%+.1f %%)\n", a / b, r, 100 * (a / b - 1) }'
+  awk -v a="${cpu_us[boomer]}" -v b="${cpu_us[ref]}" -v r="$REF" \
+    'BEGIN { printf "bin/boomer: %s µs of CPU a request, %s'"'"'s %s (%+.1f %%)\n", a, r, b, 100 * (a / b - 1) }'
 fi

@@ -15,14 +15,10 @@ import (
 	"serverlab/internal/testbin"
 )
 
-// shopLocustfile declares a class no Go code knows: two weighted tasks, a
-// POST with a JSON body (the target refuses it: 405, a failure), an
-// on_start request, a tagged task and an expected 404 counted as success.
-//
-// PlainUser is Python code: Go workers name it and run the others.
-const shopLocustfile = `
-from locust import HttpUser, constant, task
-from serverlab_locust.declare import Counter, DeclaredUser, Request, Task, get
+// plainUser is Python code: Go workers name it and run the others.
+const plainUser = `
+
+from locust import HttpUser, task
 
 
 class PlainUser(HttpUser):
@@ -31,25 +27,45 @@ class PlainUser(HttpUser):
     @task
     def index(self):
         self.client.get("/")
-
-
-class ShopperUser(DeclaredUser):
-    wait_time = constant(0.02)
-    values = {"n": Counter()}
-    on_start_requests = [get("/app.js", name="start")]
-    tasks = [
-        Task(get("/"), weight=3),
-        Task([Request("POST", "/cart", json={"user": "u{n}", "items": [1, 2]}),
-              get("/gone/{n}", name="/gone", expect=[404])], tags=["shop"]),
-    ]
 `
+
+// readmeShop is the README's example of a declared class, a class no Go
+// code knows: two weighted tasks, a POST with a JSON body (the target
+// refuses it: 405, a failure), an on_start request, a tagged task and an
+// expected 404 counted as success.
+func readmeShop(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testbin.Root(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "<!-- doc: covered by boomer/itest/declared_test.go TestDeclaredClassRunsAlikeOnGoAndPythonWorkers") {
+			continue
+		}
+		var src []string
+		for _, l := range lines[i+2:] {
+			if l != "" && !strings.HasPrefix(l, "    ") {
+				break
+			}
+			src = append(src, strings.TrimPrefix(l, "    "))
+		}
+		if !strings.Contains(strings.Join(src, "\n"), "class ShopperUser(DeclaredUser):") {
+			t.Fatalf("README.md:%d: the block is not ShopperUser's", i+3)
+		}
+		return strings.Join(src, "\n")
+	}
+	t.Fatal("README.md has no example of a declared class")
+	return ""
+}
 
 // writeShop writes the locustfile into a folder of its own and returns
 // its path and the environment that lets Locust import serverlab_locust.
 func writeShop(t *testing.T) (string, []string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "shop.py")
-	if err := os.WriteFile(path, []byte(shopLocustfile), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(readmeShop(t)+plainUser), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path, []string{"PYTHONPATH=" + testbin.Root(t)}
