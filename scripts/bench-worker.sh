@@ -13,11 +13,15 @@
 # Go worker. REF=<git revision> also runs the bin/boomer of that revision
 # (built from `git archive`) on the same master and locustfile, and gives
 # the declared run's ratio to it: e.g. REF=main, or the last commit whose
-# worker had HammerUser written in Go.
+# worker had HammerUser written in Go. The two then run in turn ROUNDS
+# times (default 3), and the table gives the median of each; the worker's
+# CPU time per request is compared too, as a busy machine disturbs it far
+# less than requests per second.
 #
 # Environment: TARGET=fasthttp|nginx  USERS=50 (connections/users per
 # generator)  DURATION=15 (seconds per generator)  MEM_USERS=10000
 # MEM_SECONDS=60  MEM_SPAWN_RATE=1000  LOCUST=.venv/bin/locust  REF=
+# ROUNDS=3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +33,7 @@ MEM_SECONDS=${MEM_SECONDS:-60}
 MEM_SPAWN_RATE=${MEM_SPAWN_RATE:-1000}
 LOCUST=${LOCUST:-.venv/bin/locust}
 REF=${REF:-}
+ROUNDS=${ROUNDS:-3}
 
 die() { echo "bench-worker: $*" >&2; exit 1; }
 
@@ -37,7 +42,7 @@ command -v taskset >/dev/null || die "taskset is missing (util-linux)"
 command -v wrk >/dev/null || die "wrk is missing: run scripts/setup.sh"
 [ -x "$LOCUST" ] || die "$LOCUST is missing: run scripts/setup.sh"
 case "$TARGET" in fasthttp|nginx) ;; *) die "TARGET=$TARGET: want fasthttp or nginx" ;; esac
-for v in USERS DURATION MEM_USERS MEM_SECONDS MEM_SPAWN_RATE; do
+for v in USERS DURATION MEM_USERS MEM_SECONDS MEM_SPAWN_RATE ROUNDS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: want a positive whole number"
 done
 if [ ! -x bin/target ] || [ ! -x bin/boomer ]; then
@@ -170,15 +175,33 @@ go_worker() {
   fails[$label]=$(failures_from_csv "$work/${label}_stats.csv")
   reqs=$(python3 -c 'import csv,sys; print(next(r["Request Count"] for r in csv.DictReader(open(sys.argv[1])) if r["Name"]=="Aggregated"))' "$work/${label}_stats.csv")
   cpu_us[$label]=$(awk -v n="$reqs" -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", (n > 0 ? $1 / hz * 1e6 / n : 0) }' "$work/$label.cpu")
+  echo "bench-worker: $label: ${rps[$label]} requests/s, ${cpu_us[$label]} µs of CPU a request" >&2
 }
+
+# median prints the median of its arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 if [ -n "$REF" ]; then
   mkdir -p "$work/ref"
   git archive "$REF" | tar -x -C "$work/ref" || die "REF=$REF: not a revision git can archive"
   (cd "$work/ref" && go build -o "$work/ref-boomer" ./boomer/cmd/boomer) || die "REF=$REF: bin/boomer does not build"
-  go_worker ref "$work/ref-boomer"
+  # Both workers in turn, ROUNDS times, and the median of each: a machine
+  # whose load changes meanwhile weighs on both alike.
+  for i in $(seq "$ROUNDS"); do
+    go_worker "ref$i" "$work/ref-boomer"
+    go_worker "boomer$i" bin/boomer
+  done
+  for w in ref boomer; do
+    r=() c=() f=0
+    for i in $(seq "$ROUNDS"); do
+      r+=("${rps[$w$i]}") c+=("${cpu_us[$w$i]}")
+      f=$((f + fails[$w$i]))
+    done
+    rps[$w]=$(median "${r[@]}") cpu_us[$w]=$(median "${c[@]}") fails[$w]=$f
+  done
+else
+  go_worker boomer bin/boomer
 fi
-go_worker boomer bin/boomer
 
 echo "bench-worker: Locust FastHttpUser" >&2
 taskset -c 1 "$LOCUST" -f "$work/fast.py" --headless -u "$USERS" -r "$USERS" -t "${DURATION}s" -H "$URL" \
@@ -203,7 +226,7 @@ echo "| --- | ---: | ---: | ---: |"
 echo "| wrk | ${rps[wrk]} | 1.000 | ${fails[wrk]} |"
 echo "| bin/boomer (Go worker, Locust $locust_version master) | ${rps[boomer]} | $(ratio "${rps[boomer]}") | ${fails[boomer]} |"
 if [ -n "$REF" ]; then
-  echo "| bin/boomer of $REF | ${rps[ref]} | $(ratio "${rps[ref]}") | ${fails[ref]} |"
+  echo "| bin/boomer of $REF (median of $ROUNDS) | ${rps[ref]} | $(ratio "${rps[ref]}") | ${fails[ref]} |"
 fi
 echo "| Locust $locust_version FastHttpUser | ${rps[fast]} | $(ratio "${rps[fast]}") | ${fails[fast]} |"
 echo "| Locust $locust_version HttpUser | ${rps[http]} | $(ratio "${rps[http]}") | ${fails[http]} |"
