@@ -86,8 +86,10 @@ func NewBoomer(opts Options) *Boomer {
 // SetClasses replaces the classes users are started from (users already
 // running keep theirs), and lets spawns held by Options.AwaitClasses go
 // on. unsupported names the classes that cannot run here, and why; a
-// spawn asking for one reports that reason to the master. Before Run it
-// sets the classes Run adds to those it is given.
+// spawn asking for one reports that reason to the master. The users of a
+// class no longer given are stopped, and the statistics not yet reported
+// dropped: they belong to a master that is gone. Before Run it sets the
+// classes Run adds to those it is given.
 func (b *Boomer) SetClasses(classes []*UserClass, unsupported map[string]string) error {
 	b.mu.Lock()
 	p := b.pool
@@ -102,8 +104,18 @@ func (b *Boomer) SetClasses(classes []*UserClass, unsupported map[string]string)
 	}
 	b.mu.Unlock()
 	if p != nil {
-		if err := p.setClasses(classes, unsupported); err != nil {
+		stopped, err := p.setClasses(classes, unsupported)
+		if err != nil {
 			return err
+		}
+		if len(stopped) > 0 {
+			// Their numbers belong to a master, and a locustfile, that
+			// are gone.
+			if left := waitRuns(stopped, stopGrace); left > 0 {
+				b.log.Warn("users of a class the master no longer has still running: a task ignores User.Ctx", "users", left)
+			}
+			b.log.Info("stopped the users of classes the master no longer has", "users", len(stopped))
+			b.stats.reset()
 		}
 	}
 	select {

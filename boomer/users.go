@@ -76,7 +76,7 @@ func newPool(ctx context.Context, classes []*UserClass, stats *statsHub, limit *
 		byClass:  map[string][]*userRun{},
 		stopping: map[*userRun]struct{}{},
 	}
-	if err := p.setClasses(classes, nil); err != nil {
+	if _, err := p.setClasses(classes, nil); err != nil {
 		return nil, err
 	}
 	if len(p.classes) == 0 && !allowNone {
@@ -86,16 +86,17 @@ func newPool(ctx context.Context, classes []*UserClass, stats *statsHub, limit *
 }
 
 // setClasses replaces the classes users are started from; unsupported
-// names classes that cannot run here, with the reason.
-func (p *pool) setClasses(classes []*UserClass, unsupported map[string]string) error {
+// names classes that cannot run here, with the reason. Users of classes
+// that are no longer there are stopped; it returns them.
+func (p *pool) setClasses(classes []*UserClass, unsupported map[string]string) ([]*userRun, error) {
 	byName := map[string]*UserClass{}
 	var names []string
 	for _, c := range classes {
 		if err := checkClass(c); err != nil {
-			return err
+			return nil, err
 		}
 		if _, dup := byName[c.Name]; dup {
-			return fmt.Errorf("user class %q is given twice", c.Name)
+			return nil, fmt.Errorf("user class %q is given twice", c.Name)
 		}
 		byName[c.Name] = c
 		names = append(names, c.Name)
@@ -103,8 +104,20 @@ func (p *pool) setClasses(classes []*UserClass, unsupported map[string]string) e
 	sort.Strings(names)
 	p.mu.Lock()
 	p.classes, p.names, p.unsupported = byName, names, unsupported
+	var gone []string
+	for name, runs := range p.byClass {
+		if _, ok := byName[name]; !ok && len(runs) > 0 {
+			gone = append(gone, name)
+		}
+	}
 	p.mu.Unlock()
-	return nil
+	// Users of a class the master no longer has belong to a locustfile
+	// that is gone: no spawn would ever stop them.
+	var stopped []*userRun
+	for _, name := range gone {
+		stopped = append(stopped, p.stop(name, int(^uint(0)>>1), 0)...)
+	}
+	return stopped, nil
 }
 
 func (p *pool) class(name string) *UserClass {

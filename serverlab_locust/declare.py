@@ -141,7 +141,12 @@ class Request:
         self.expect = None if expect is None else sorted({int(c) for c in expect})
         if self.expect is not None and not self.expect:
             raise ValueError("Request expect=[]: want at least one status code")
-        self.name = name or (path + ("?" + urllib.parse.urlencode(self.query) if self.query else ""))
+        # The braces stay readable in the name: "/item?id={n}".
+        self.name = name or (path + ("?" + urllib.parse.urlencode(self.query, safe="{}") if self.query else ""))
+        # Without a name of its own and nothing to fill, the request goes
+        # without name=, as a hand-written one would: Locust 2.12 then
+        # names a failed status by the full URL.
+        self._pass_name = name is not None or "{" in self.name
 
     def url(self, values):
         path = render(self.path, values)
@@ -153,7 +158,7 @@ class Request:
     def run(self, user):
         """Makes the request as a hand-written HttpUser task would."""
         values = user.declared_values
-        kwargs = {"name": self.name}
+        kwargs = {"name": self.name} if self._pass_name else {}
         if self.headers:
             kwargs["headers"] = {render(k, values): render(v, values) for k, v in self.headers}
         if self.body is not None:

@@ -287,3 +287,50 @@ func TestGoWorkerNamesTheClassItCannotRun(t *testing.T) {
 		})
 	}
 }
+
+// A master restarted with a changed locustfile gives the Go worker its
+// new classes; the old class's users stop, and only the new class's
+// requests reach the new master.
+func TestRestartedMasterSendsItsNewClasses(t *testing.T) {
+	t.Parallel()
+	l := testbin.Locust(t, locusts.Pinned)
+	target := startTarget(t)
+	port := testbin.FreePort(t)
+	env := []string{"PYTHONPATH=" + testbin.Root(t)}
+	master := func(class, name string, args ...string) (*proc, string) {
+		file := filepath.Join(t.TempDir(), "locustfile.py")
+		src := fmt.Sprintf(`
+from locust import constant
+from serverlab_locust.declare import DeclaredUser, Task, get
+
+
+class %s(DeclaredUser):
+    wait_time = constant(0.05)
+    tasks = [Task(get("/", name=%q))]
+`, class, name)
+		if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		prefix := filepath.Join(t.TempDir(), "run")
+		return testbin.Start(t, "master "+class, env, l.Path, append([]string{"-f", file,
+			"--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", strconv.Itoa(port),
+			"--headless", "--expect-workers", "1", "--csv", prefix, "-H", target, "-u", "2", "-r", "2"}, args...)...), prefix
+	}
+	worker := startWorker(t, port)
+	first, _ := master("FirstUser", "first", "-t", "60s")
+	if !worker.Out.WaitFor(`classes=FirstUser`, 60*time.Second) {
+		t.Fatalf("the worker did not get FirstUser:\n%s", worker.Out.String())
+	}
+	time.Sleep(2 * time.Second) // FirstUser's users run
+	first.Signal(9)
+	first.Wait(t, 20*time.Second)
+	second, prefix := master("SecondUser", "second", "-t", "4s")
+	second.Wait(t, 90*time.Second)
+	if !strings.Contains(worker.Out.String(), `classes=SecondUser`) {
+		t.Errorf("the worker did not get SecondUser:\n%s", testbin.Tail(worker.Out.String(), 20))
+	}
+	rows := statsRows(t, prefix)
+	if rows["GET second"].n == 0 || len(rows) != 1 {
+		t.Errorf("the new master recorded %s; want only SecondUser's requests", describeRows(rows))
+	}
+}
