@@ -396,7 +396,13 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 }
 
 func (w *worker) sendException(conn *masterConn, e exception) {
-	if err := conn.send("exception", map[string]any{"msg": e.Msg, "traceback": e.Traceback}); err != nil {
+	tb := e.Traceback
+	if tb == "" {
+		// The master groups exceptions by their traceback alone: errors
+		// without one would all share the first one's row.
+		tb = e.Msg + "\n"
+	}
+	if err := conn.send("exception", map[string]any{"msg": e.Msg, "traceback": tb}); err != nil {
 		w.b.log.Warn("cannot send exception", "err", err)
 	}
 }
