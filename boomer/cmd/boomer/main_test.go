@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,4 +288,48 @@ func locustfile(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return filepath.Join(root, "locustfile.py")
+}
+
+// Standalone runs the classes named, as Locust does, and exits 1 when a
+// request failed; a class the locustfile lacks is refused.
+func TestStandaloneRunsTheNamedClass(t *testing.T) {
+	var mu sync.Mutex
+	paths := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths[r.URL.RequestURI()]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	args := []string{"--standalone", "-H", srv.URL, "--users", "3", "--spawn-rate", "100", "--run-time", "1s",
+		"--loglevel", "WARNING", "-f", locustfile(t)}
+	var out, errb bytes.Buffer
+	if code := run(append(args, "CPUUser"), &out, &errb); code != 0 {
+		t.Errorf("CPUUser: exit %d, stderr %q", code, errb.String())
+	}
+	mu.Lock()
+	if len(paths) != 1 || paths["/cpu?n=1000"] < 3 {
+		t.Errorf("CPUUser's 3 users requested %v, want /cpu?n=1000 alone, at least once each", paths)
+	}
+	mu.Unlock()
+	if !strings.Contains(out.String(), "/cpu?n=1000") {
+		t.Errorf("no summary on stdout:\n%s", out.String())
+	}
+
+	args[2] = "http://" + testbin.RefusedAddr(t)
+	out.Reset()
+	if code := run(append(args, "LabUser"), &out, &errb); code != 1 || !strings.Contains(out.String(), "ConnectionRefusedError") {
+		t.Errorf("refused LabUser: exit %d, want 1; stdout:\n%s", code, out.String())
+	}
+
+	errb.Reset()
+	if code := run(append(args, "NoUser"), &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "unknown user class NoUser (the locustfile has ") {
+		t.Errorf("NoUser: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"--run-tasks", "NoUser", "-H", srv.URL, "-f", locustfile(t)}, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "no such user class") {
+		t.Errorf("--run-tasks NoUser: exit %d, stderr %q", code, errb.String())
+	}
 }
