@@ -358,6 +358,20 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 	report := time.NewTicker(b.opts.ReportInterval)
 	defer report.Stop()
 	b.cpu.cpuPercent() // start the measuring interval
+	beatNow := func() {
+		err := conn.send("heartbeat", map[string]any{
+			"state":                w.getState(),
+			"current_cpu_usage":    b.cpu.cpuPercent(),
+			"current_memory_usage": residentBytes(),
+		})
+		if err != nil {
+			b.log.Warn("cannot send heartbeat", "err", err)
+		}
+	}
+	// A master answers each heartbeat, and only a master that has answered
+	// one can be judged silent: the first goes at once, so that a master
+	// frozen a moment after the ack is still noticed.
+	beatNow()
 	for {
 		select {
 		case <-ctx.Done():
@@ -369,14 +383,7 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 				b.log.Warn("cannot send stats", "err", err)
 			}
 		case <-beat.C:
-			err := conn.send("heartbeat", map[string]any{
-				"state":                w.getState(),
-				"current_cpu_usage":    b.cpu.cpuPercent(),
-				"current_memory_usage": residentBytes(),
-			})
-			if err != nil {
-				b.log.Warn("cannot send heartbeat", "err", err)
-			}
+			beatNow()
 			if n := b.dropped.Swap(0); n > 0 {
 				b.log.Warn("user exceptions dropped, too many to send", "count", n)
 			}
