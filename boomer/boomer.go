@@ -35,6 +35,7 @@ type Boomer struct {
 	handlers    map[string]func(data any)
 	conn        *masterConn // nil while not connected
 	pool        *pool       // nil outside Run
+	worker      *worker     // nil outside Run as a worker
 	preset      []*UserClass
 	presetWhy   map[string]string
 	onConnected func()
@@ -116,6 +117,14 @@ func (b *Boomer) SetClasses(classes []*UserClass, unsupported map[string]string)
 			}
 			b.log.Info("stopped the users of classes the master no longer has", "users", len(stopped))
 			b.stats.reset()
+			b.mu.Lock()
+			w := b.worker
+			b.mu.Unlock()
+			if w != nil && p.total() == 0 {
+				// Nothing runs: a master waiting for ready workers must
+				// see this one as ready.
+				w.setState(stateReady)
+			}
 		}
 	}
 	select {

@@ -79,6 +79,14 @@ type sessionEnd struct {
 
 func (b *Boomer) runWorker(ctx context.Context, p *pool) error {
 	w := &worker{b: b, p: p, state: stateReady, reported: map[string]bool{}, lastTarget: map[string]int64{}}
+	b.mu.Lock()
+	b.worker = w
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.worker = nil
+		b.mu.Unlock()
+	}()
 	log := b.log.With("master", fmt.Sprintf("%s:%d", b.opts.MasterHost, b.opts.MasterPort))
 	var wait time.Duration
 	tries := 0
