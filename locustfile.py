@@ -1,7 +1,8 @@
-"""serverlab's load: the user classes every run uses, in Python.
+"""serverlab's load: the user classes every run uses, declared once.
 
-The Go worker (bin/boomer) implements the same classes with the same tasks,
-weights and waits, so a master can drive Python workers, Go workers or both.
+The classes are declared users (serverlab_locust.declare): Python workers run
+them as HttpUsers, and the master sends them to Go workers (bin/boomer), which
+run the same tasks, weights and waits, so a master can drive either or both.
 
     locust -f locustfile.py --target epoll                 # web UI, target chosen there too
     locust -f locustfile.py --headless -u 50 -r 10 -H http://127.0.0.1:8080 HammerUser
@@ -14,10 +15,11 @@ the compose service names). Runs under Locust 2.12.1 and newer.
 import logging
 import os
 
-from locust import HttpUser, between, constant, events, task
+from locust import between, constant, events
 from locust.runners import WorkerRunner
 
 import serverlab_locust.target  # noqa: F401  the Target tab, /target/stats, PREFIX_target.csv
+from serverlab_locust.declare import DeclaredUser, Task, get
 
 # The concurrency models bin/target serves, in the order of the journey.
 TARGETS = [
@@ -82,10 +84,9 @@ def target_host(environment):
     return os.environ.get("TARGET_URL", DEFAULT_TARGET_URL).replace("{model}", model)
 
 
-class LabHttpUser(HttpUser):
-    """Resolves the host from --target when neither -H nor the UI gave one,
-    and gives every request the run's --connect-timeout and
-    --response-timeout."""
+class LabHttpUser(DeclaredUser):
+    """Resolves the host from --target when neither -H nor the UI gave one
+    (Go workers do the same with --target-url)."""
 
     abstract = True
 
@@ -93,70 +94,6 @@ class LabHttpUser(HttpUser):
         if not self.host:
             self.host = target_host(environment)
         super().__init__(environment)
-        options = environment.parsed_options
-        timeout = (
-            self._seconds(getattr(options, "connect_timeout", 5.0)),
-            self._seconds(getattr(options, "response_timeout", 10.0)),
-        )
-        request = self.client.request
-
-        def request_with_timeouts(method, url, *args, **kwargs):
-            # requests' read timeout bounds each wait on the socket, as the
-            # Go worker's response timeout does.
-            kwargs.setdefault("timeout", timeout)
-            return request(method, url, *args, **kwargs)
-
-        self.client.request = request_with_timeouts
-        # HttpUser trusts only certifi's roots (it ignores the environment);
-        # a lab's own CA is named here, and bin/boomer reads the same variable.
-        if os.environ.get("REQUESTS_CA_BUNDLE"):
-            self.client.verify = os.environ["REQUESTS_CA_BUNDLE"]
-        self.client.request_event = self._MaskedAddresses(self.client.request_event)
-
-    @staticmethod
-    def _seconds(value):
-        """A timeout option as requests takes it: None (wait) for 0."""
-        return float(value) if value and float(value) > 0 else None
-
-    class _MaskedAddresses:
-        """Forwards request events with object addresses masked in the
-        exception's text. urllib3 2 writes a connection as
-        "<HTTPConnection(host=..., port=...) at 0x7f...>", which Locust's
-        grouping (it masks "object at 0x...") leaves alone, so every failed
-        connect would get a Failures row of its own; masked as Locust masks
-        the older form, they group, and match the Go worker's."""
-
-        def __init__(self, hook):
-            self._hook = hook
-
-        def fire(self, **kwargs):
-            exception = kwargs.get("exception")
-            if exception is not None and not isinstance(exception, str):
-                text = repr(exception)
-                masked = self.mask(text)
-                if masked != text:
-                    kwargs["exception"] = masked
-            return self._hook.fire(**kwargs)
-
-        @staticmethod
-        def mask(text):
-            out, i = [], 0
-            while (at := text.find(" at 0x", i)) >= 0:
-                start = at + len(" at 0x")
-                end = start
-                while end < len(text) and text[end] in "0123456789abcdefABCDEF":
-                    end += 1
-                if end == start or end == len(text) or text[end] != ">":
-                    out.append(text[i:start])
-                    i = start
-                    continue
-                out.append(text[i:start] + "....")
-                i = end
-            out.append(text[i:])
-            return "".join(out)
-
-        def __getattr__(self, name):
-            return getattr(self._hook, name)
 
 
 class LabUser(LabHttpUser):
@@ -164,31 +101,21 @@ class LabUser(LabHttpUser):
     keep-alive connections, which is what separates the models."""
 
     wait_time = between(1, 5)
-
-    @task
-    def index(self):
-        self.client.get("/")
+    tasks = [Task(get("/"))]
 
 
 class BrowserUser(LabHttpUser):
     """A browser loading the page and its three assets on one connection."""
 
     wait_time = between(1, 5)
-
-    @task
-    def page(self):
-        for path in ("/", "/style.css", "/app.js", "/photo.jpg"):
-            self.client.get(path)
+    tasks = [Task([get("/"), get("/style.css"), get("/app.js"), get("/photo.jpg")])]
 
 
 class HammerUser(LabHttpUser):
     """Requests back to back: the throughput ceiling."""
 
     wait_time = constant(0)
-
-    @task
-    def index(self):
-        self.client.get("/")
+    tasks = [Task(get("/"))]
 
 
 class SlowIOUser(LabHttpUser):
@@ -196,20 +123,14 @@ class SlowIOUser(LabHttpUser):
     that tie a thread to a connection run out of threads."""
 
     wait_time = between(0.5, 1.5)
-
-    @task
-    def delay(self):
-        self.client.get("/delay?ms=100")
+    tasks = [Task(get("/delay?ms=100"))]
 
 
 class CPUUser(LabHttpUser):
     """Each request costs the server about a millisecond of CPU."""
 
     wait_time = between(0.5, 1.5)
-
-    @task
-    def cpu(self):
-        self.client.get("/cpu?n=1000")
+    tasks = [Task(get("/cpu?n=1000"))]
 
 
 def fd_error_count(environment):

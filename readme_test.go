@@ -181,6 +181,7 @@ func TestReadmeCommands(t *testing.T) {
 	}
 	bin := filepath.Dir(testbin.Build(t, "serverlab/targets/cmd/target"))
 	testbin.Build(t, "serverlab/cmd/lab")
+	testbin.Build(t, "serverlab/boomer/cmd/boomer")
 	if err := os.Symlink(bin, filepath.Join(dir, "bin")); err != nil {
 		t.Fatal(err)
 	}

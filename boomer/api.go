@@ -24,10 +24,20 @@ type User struct {
 	// master.
 	Options map[string]any
 
-	stats *shard // nil: records go to the running Boomer, if any
+	stats   *shard // nil: records go to the running Boomer, if any
+	onError func(exception)
 	// due is when the task running now fell due, in an open model; zero
 	// otherwise, and once its first request is recorded.
 	due time.Time
+}
+
+// ReportError reports an error of this user to the master as a Python
+// user's exception is reported (the web UI's Exceptions tab); standalone,
+// it is logged once per distinct message.
+func (u *User) ReportError(msg string) {
+	if u.onError != nil {
+		u.onError(exception{Msg: msg})
+	}
 }
 
 // RecordSuccess records one successful request made by this user.
@@ -130,4 +140,10 @@ type Options struct {
 	MasterGoneTimeout time.Duration
 	// ReportInterval is the stats reporting period; 0 means 3s as Locust.
 	ReportInterval time.Duration
+	// AwaitClasses, when more than 0, makes the master's spawn and stop
+	// messages wait after each (re)connection until SetClasses gives the
+	// classes (typically sent by the master on request from the
+	// OnConnected hook), or for this long at most. Run may then be given
+	// no classes.
+	AwaitClasses time.Duration
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,9 +33,16 @@ type Boomer struct {
 	quitOnce sync.Once
 	quit     chan struct{}
 
-	mu       sync.Mutex
-	handlers map[string]func(data any)
-	conn     *masterConn // nil while not connected
+	mu          sync.Mutex
+	handlers    map[string]func(data any)
+	conn        *masterConn // nil while not connected
+	pool        *pool       // nil outside Run
+	worker      *worker     // nil outside Run as a worker
+	preset      []*UserClass
+	presetWhy   map[string]string
+	onConnected func()
+	// classesSet says SetClasses was called: a held spawn may go on.
+	classesSet chan struct{}
 
 	excs     chan exception
 	dropped  atomic.Int64
@@ -75,7 +83,67 @@ func NewBoomer(opts Options) *Boomer {
 		handlers: map[string]func(any){},
 		excs:     make(chan exception, 256),
 		excCount: map[string]int{},
+
+		classesSet: make(chan struct{}, 1),
 	}
+}
+
+// SetClasses replaces the classes users are started from (users already
+// running keep theirs), and lets spawns held by Options.AwaitClasses go
+// on. unsupported names the classes that cannot run here, and why; a
+// spawn asking for one reports that reason to the master. The users of a
+// class no longer given are stopped, and the statistics not yet reported
+// dropped: they belong to a master that is gone. Before Run it sets the
+// classes Run adds to those it is given.
+func (b *Boomer) SetClasses(classes []*UserClass, unsupported map[string]string) error {
+	b.mu.Lock()
+	p := b.pool
+	if p == nil {
+		for _, c := range classes {
+			if err := checkClass(c); err != nil {
+				b.mu.Unlock()
+				return err
+			}
+		}
+		b.preset, b.presetWhy = classes, unsupported
+	}
+	b.mu.Unlock()
+	if p != nil {
+		stopped, err := p.setClasses(classes, unsupported)
+		if err != nil {
+			return err
+		}
+		if len(stopped) > 0 {
+			// Their numbers belong to a master, and a locustfile, that
+			// are gone.
+			if left := waitRuns(stopped, stopGrace); left > 0 {
+				b.log.Warn("users of a class the master no longer has still running: a task ignores User.Ctx", "users", left)
+			}
+			b.log.Info("stopped the users of classes the master no longer has", "users", len(stopped))
+			b.stats.reset()
+			b.mu.Lock()
+			w := b.worker
+			b.mu.Unlock()
+			if w != nil && p.total() == 0 {
+				// Nothing runs: a master waiting for ready workers must
+				// see this one as ready.
+				w.setState(stateReady)
+			}
+		}
+	}
+	select {
+	case b.classesSet <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// OnConnected sets fn to run each time a master acknowledges this worker
+// on a new connection, before any spawn is handled; fn may SendMessage.
+func (b *Boomer) OnConnected(fn func()) {
+	b.mu.Lock()
+	b.onConnected = fn
+	b.mu.Unlock()
 }
 
 // NewStandaloneBoomer returns a Boomer that needs no master: Run starts users
@@ -109,12 +177,25 @@ func (b *Boomer) Run(ctx context.Context, classes ...*UserClass) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p, err := newPool(ctx, classes, b.stats, b.limit, b.userError)
+	b.mu.Lock()
+	classes = append(slices.Clone(classes), b.preset...)
+	why := b.presetWhy
+	b.mu.Unlock()
+	p, err := newPool(ctx, classes, b.stats, b.limit, b.userError, b.opts.AwaitClasses > 0)
 	if err != nil {
 		return err
 	}
 	p.open = &b.open
 	defer b.EndArrivals()
+	p.unsupported = why
+	b.mu.Lock()
+	b.pool = p
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.pool = nil
+		b.mu.Unlock()
+	}()
 	// Users see their context end, then Run waits for them, but not
 	// forever: a task that ignores User.Ctx (logged by the stop) must not
 	// keep the run going past its end.
@@ -177,6 +258,13 @@ func (b *Boomer) Summary() string {
 	}
 	b.excMu.Unlock()
 	return summary(b.stats.runTable(), excs)
+}
+
+// Totals returns the requests and failures of the whole run (since the
+// last test start).
+func (b *Boomer) Totals() (requests, failures int64) {
+	t := b.stats.runTable().total()
+	return t.numRequests, t.numFailures
 }
 
 // userError takes exceptions from users. It never blocks a user: when the

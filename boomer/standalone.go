@@ -46,7 +46,7 @@ loop:
 		}
 		due := min(int(time.Since(start).Seconds()*b.spawnRate)+1, len(order))
 		for ; started < due; started++ {
-			p.start(p.classes[order[started]], host, 1)
+			p.start(p.class(order[started]), host, 1)
 		}
 		if started == len(order) {
 			spawning = false
@@ -68,11 +68,11 @@ loop:
 // by weight (smooth weighted round robin), so every prefix of the ramp-up
 // keeps the classes' proportions.
 func spawnOrder(p *pool, users int) []string {
-	names := p.names
+	names := p.classNames()
 	weights := make([]int, len(names))
 	total := 0
 	for i, n := range names {
-		weights[i] = max(p.classes[n].Weight, 1)
+		weights[i] = max(p.class(n).Weight, 1)
 		total += weights[i]
 	}
 	cur := make([]int, len(names))

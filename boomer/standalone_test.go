@@ -64,7 +64,7 @@ func TestSpawnOrderInterleavesByWeight(t *testing.T) {
 	p, err := newPool(context.Background(), []*UserClass{
 		{Name: "A", Weight: 2, Tasks: []Task{{Fn: idle}}},
 		{Name: "B", Weight: 1, Tasks: []Task{{Fn: idle}}},
-	}, newStatsHub(), nil, func(exception) {})
+	}, newStatsHub(), nil, func(exception) {}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,13 +49,17 @@ func (r *userRun) end(grace time.Duration) {
 
 // pool starts and stops users and keeps them per class.
 type pool struct {
-	classes map[string]*UserClass
-	names   []string // known class names, sorted, for messages
-	stats   *statsHub
-	limit   *limiter
-	open    *openModel // nil: users always pace themselves
-	onError func(exception)
-	ctx     context.Context // parent of every user's Ctx
+	// classes, names and unsupported change when the master sends its
+	// classes (guarded by mu); running users keep the class they started
+	// with.
+	classes     map[string]*UserClass
+	names       []string          // known class names, sorted, for messages
+	unsupported map[string]string // classes known not to run here, and why
+	stats       *statsHub
+	limit       *limiter
+	open        *openModel // nil: users always pace themselves
+	onError     func(exception)
+	ctx         context.Context // parent of every user's Ctx
 
 	mu       sync.Mutex
 	options  map[string]any       // given to the users started from now on
@@ -66,9 +70,8 @@ type pool struct {
 	wg       sync.WaitGroup
 }
 
-func newPool(ctx context.Context, classes []*UserClass, stats *statsHub, limit *limiter, onError func(exception)) (*pool, error) {
+func newPool(ctx context.Context, classes []*UserClass, stats *statsHub, limit *limiter, onError func(exception), allowNone bool) (*pool, error) {
 	p := &pool{
-		classes:  map[string]*UserClass{},
 		stats:    stats,
 		limit:    limit,
 		onError:  onError,
@@ -76,21 +79,60 @@ func newPool(ctx context.Context, classes []*UserClass, stats *statsHub, limit *
 		byClass:  map[string][]*userRun{},
 		stopping: map[*userRun]struct{}{},
 	}
+	if _, err := p.setClasses(classes, nil); err != nil {
+		return nil, err
+	}
+	if len(p.classes) == 0 && !allowNone {
+		return nil, errors.New("no user classes given")
+	}
+	return p, nil
+}
+
+// setClasses replaces the classes users are started from; unsupported
+// names classes that cannot run here, with the reason. Users of classes
+// that are no longer there are stopped; it returns them.
+func (p *pool) setClasses(classes []*UserClass, unsupported map[string]string) ([]*userRun, error) {
+	byName := map[string]*UserClass{}
+	var names []string
 	for _, c := range classes {
 		if err := checkClass(c); err != nil {
 			return nil, err
 		}
-		if _, dup := p.classes[c.Name]; dup {
+		if _, dup := byName[c.Name]; dup {
 			return nil, fmt.Errorf("user class %q is given twice", c.Name)
 		}
-		p.classes[c.Name] = c
-		p.names = append(p.names, c.Name)
+		byName[c.Name] = c
+		names = append(names, c.Name)
 	}
-	if len(p.classes) == 0 {
-		return nil, errors.New("no user classes given")
+	sort.Strings(names)
+	p.mu.Lock()
+	p.classes, p.names, p.unsupported = byName, names, unsupported
+	var gone []string
+	for name, runs := range p.byClass {
+		if _, ok := byName[name]; !ok && len(runs) > 0 {
+			gone = append(gone, name)
+		}
 	}
-	sort.Strings(p.names)
-	return p, nil
+	p.mu.Unlock()
+	// Users of a class the master no longer has belong to a locustfile
+	// that is gone: no spawn would ever stop them.
+	var stopped []*userRun
+	for _, name := range gone {
+		stopped = append(stopped, p.stop(name, int(^uint(0)>>1), 0)...)
+	}
+	return stopped, nil
+}
+
+func (p *pool) class(name string) *UserClass {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.classes[name]
+}
+
+func (p *pool) classNames() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.names
 }
 
 func checkClass(c *UserClass) error {
@@ -147,6 +189,8 @@ func (p *pool) total() int {
 // unknown returns the requested classes (with a positive count) that this
 // worker does not have.
 func (p *pool) unknown(target map[string]int64) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var out []string
 	for name, n := range target {
 		if _, ok := p.classes[name]; !ok && n > 0 {
@@ -159,6 +203,11 @@ func (p *pool) unknown(target map[string]int64) []string {
 
 // unknownClassError names the missing class and the ones this worker has.
 func (p *pool) unknownClassError(name string) exception {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if why, ok := p.unsupported[name]; ok {
+		return exception{Msg: fmt.Sprintf("user class %s cannot run on a Go worker: %s", name, why)}
+	}
 	return exception{
 		Msg: fmt.Sprintf("unknown user class %q: this Go worker has %s", name, strings.Join(p.names, ", ")),
 	}
@@ -170,19 +219,17 @@ func (p *pool) unknownClassError(name string) exception {
 // caller may wait for them.
 func (p *pool) reconcile(target map[string]int64, host func(class string) string, grace time.Duration) []*userRun {
 	var stopping []*userRun
-	for _, name := range p.names {
+	for _, name := range p.classNames() {
 		want, ok := target[name]
 		if !ok {
 			continue
 		}
 		p.mu.Lock()
 		have := int64(len(p.byClass[name]))
+		c, _ := p.edited(name)
 		p.mu.Unlock()
 		switch {
 		case want > have:
-			p.mu.Lock()
-			c, _ := p.edited(name)
-			p.mu.Unlock()
 			p.start(c, host(name), int(want-have))
 		case want < have:
 			stopping = append(stopping, p.stop(name, int(have-want), grace)...)
@@ -207,7 +254,7 @@ func (p *pool) start(c *UserClass, host string, n int) {
 		p.nextID++
 		ctx, cancel := context.WithCancel(p.ctx)
 		loop, finish := context.WithCancel(ctx)
-		u := &User{Class: c.Name, ID: p.nextID, Host: host, Ctx: ctx, Options: p.options, stats: p.stats.newShard()}
+		u := &User{Class: c.Name, ID: p.nextID, Host: host, Ctx: ctx, Options: p.options, stats: p.stats.newShard(), onError: p.onError}
 		r := &userRun{u: u, cancel: cancel, finish: finish, loop: loop, done: make(chan struct{})}
 		p.byClass[c.Name] = append(p.byClass[c.Name], r)
 		p.wg.Add(1)
@@ -243,8 +290,13 @@ func (p *pool) stopAll(grace time.Duration) []*userRun {
 		}
 		out = append(out, r)
 	}
+	// Users of classes the master no longer sends stop too.
+	names := make([]string, 0, len(p.byClass))
+	for name := range p.byClass {
+		names = append(names, name)
+	}
 	p.mu.Unlock()
-	for _, name := range p.names {
+	for _, name := range names {
 		out = append(out, p.stop(name, int(^uint(0)>>1), grace)...)
 	}
 	return out

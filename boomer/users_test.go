@@ -23,7 +23,7 @@ func newTestPool(t *testing.T, classes ...*UserClass) (*pool, *[]exception) {
 		mu.Lock()
 		excs = append(excs, e)
 		mu.Unlock()
-	})
+	}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestClassValidation(t *testing.T) {
 		{[]*UserClass{{Name: "X", Tasks: task}, {Name: "X", Tasks: task}}, "twice"},
 		{[]*UserClass{{Name: "X", Weight: -1, Tasks: task}}, "negative"},
 	} {
-		_, err := newPool(context.Background(), tc.classes, newStatsHub(), nil, func(exception) {})
+		_, err := newPool(context.Background(), tc.classes, newStatsHub(), nil, func(exception) {}, false)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("newPool(%v) error %v, want one containing %q", tc.classes, err, tc.want)
 		}

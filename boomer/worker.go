@@ -92,6 +92,14 @@ type sessionEnd struct {
 
 func (b *Boomer) runWorker(ctx context.Context, p *pool) error {
 	w := &worker{b: b, p: p, state: stateReady, reported: map[string]bool{}, lastTarget: map[string]int64{}}
+	b.mu.Lock()
+	b.worker = w
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.worker = nil
+		b.mu.Unlock()
+	}()
 	log := b.log.With("master", fmt.Sprintf("%s:%d", b.opts.MasterHost, b.opts.MasterPort))
 	var wait time.Duration
 	tries := 0
@@ -241,6 +249,19 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 	acked := false
 	var masterBeat atomic.Int64
 	hbLost := make(chan string, 1)
+	// Spawns and stops wait here while the classes are awaited.
+	held, holding := []message(nil), false
+	holdTimer := time.NewTimer(time.Hour)
+	holdTimer.Stop()
+	defer holdTimer.Stop()
+	release := func() {
+		holding = false
+		holdTimer.Stop()
+		for _, m := range held {
+			w.handleHeld(conn, m)
+		}
+		held = nil
+	}
 
 	for {
 		select {
@@ -254,6 +275,17 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 			return sessionEnd{reason: conn.why(err)}
 		case reason := <-hbLost:
 			return sessionEnd{reason: reason}
+		case <-b.classesSet:
+			if holding {
+				b.log.Debug("classes known, handling held messages", "held", len(held))
+				release()
+			}
+		case <-holdTimer.C:
+			if holding {
+				b.log.Warn("the master sent no user classes; its locustfile may not import serverlab_locust.declare",
+					"waited", b.opts.AwaitClasses)
+				release()
+			}
 		case <-ackWait.C:
 			if acked {
 				continue
@@ -277,13 +309,29 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 						defer wg.Done()
 						w.ticker(sctx, conn, &masterBeat, hbLost)
 					}()
+					if b.opts.AwaitClasses > 0 {
+						select { // a stale answer from an earlier master
+						case <-b.classesSet:
+						default:
+						}
+						holding = true
+						holdTimer.Reset(b.opts.AwaitClasses)
+					}
+					b.mu.Lock()
+					fn := b.onConnected
+					b.mu.Unlock()
+					if fn != nil {
+						fn()
+					}
 				}
 			case "heartbeat":
 				masterBeat.Store(time.Now().UnixNano())
-			case "spawn":
-				w.spawn(conn, m.Data)
-			case "stop":
-				w.stop(conn)
+			case "spawn", "stop":
+				if holding {
+					held = append(held, m)
+					continue
+				}
+				w.handleHeld(conn, m)
 			case "quit":
 				b.log.Info("master says quit")
 				w.shutdown(conn, false)
@@ -304,6 +352,16 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 			}
 		}
 	}
+}
+
+// handleHeld handles a spawn or stop, which may have waited for the
+// classes.
+func (w *worker) handleHeld(conn *masterConn, m message) {
+	if m.Type == "stop" {
+		w.stop(conn)
+		return
+	}
+	w.spawn(conn, m.Data)
 }
 
 // custom runs a registered handler; its panic must not end the worker.
@@ -345,6 +403,14 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 		logSeq = seq
 	}
 	b.cpu.cpuPercent() // start the measuring interval
+	beatNow := func() {
+		w.lastCPU.Store(math.Float64bits(b.cpu.cpuPercent()))
+		w.heartbeat(conn)
+	}
+	// A master answers each heartbeat, and only a master that has answered
+	// one can be judged silent: the first goes at once, so that a master
+	// frozen a moment after the ack is still noticed.
+	beatNow()
 	for {
 		select {
 		case <-ctx.Done():
@@ -358,8 +424,7 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 				b.log.Warn("cannot send stats", "err", err)
 			}
 		case <-beat.C:
-			w.lastCPU.Store(math.Float64bits(b.cpu.cpuPercent()))
-			w.heartbeat(conn)
+			beatNow()
 			if logSeq == 0 {
 				sendLogs() // the first lines as soon as the master is known to take them
 			}
@@ -382,7 +447,13 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 }
 
 func (w *worker) sendException(conn *masterConn, e exception) {
-	if err := conn.send("exception", map[string]any{"msg": e.Msg, "traceback": e.Traceback}); err != nil {
+	tb := e.Traceback
+	if tb == "" {
+		// The master groups exceptions by their traceback alone: errors
+		// without one would all share the first one's row.
+		tb = e.Msg + "\n"
+	}
+	if err := conn.send("exception", map[string]any{"msg": e.Msg, "traceback": tb}); err != nil {
 		w.b.log.Warn("cannot send exception", "err", err)
 	}
 }

@@ -355,3 +355,65 @@ func TestQuitReportsBeforeWaitingForUsers(t *testing.T) {
 		t.Errorf("User.Options %v, want the spawn message's parsed_options", o)
 	}
 }
+
+// With AwaitClasses, a spawn sent right after the ack waits for the
+// classes the OnConnected hook asked for; new classes stop the users of
+// those that are gone, and a reason given for a class reaches the master.
+func TestSpawnWaitsForClasses(t *testing.T) {
+	port := testbin.FreePort(t)
+	m := newFakeMaster(t, port)
+	defer m.close()
+	var started atomic.Int64
+	class := func(name string) *UserClass {
+		return &UserClass{Name: name, Wait: Constant(5 * time.Millisecond),
+			OnStart: func(*User) error { started.Add(1); return nil },
+			Tasks:   []Task{{Name: "t", Fn: func(u *User) { u.RecordSuccess("GET", "/"+u.Class, time.Millisecond, 1) }}}}
+	}
+	b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: port, AwaitClasses: 20 * time.Second,
+		ReportInterval: 100 * time.Millisecond})
+	b.RegisterMessage("classes", func(data any) {
+		names, _ := data.([]any)
+		var cs []*UserClass
+		for _, n := range names {
+			cs = append(cs, class(n.(string)))
+		}
+		if err := b.SetClasses(cs, map[string]string{"Py": "Python code"}); err != nil {
+			t.Error(err)
+		}
+	})
+	b.OnConnected(func() { b.SendMessage("give_classes", nil) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	node := b.NodeID()
+
+	m.expect("client_ready", nil)
+	m.send(node, "ack", map[string]any{"index": 0})
+	m.send(node, "spawn", spawnMsg(map[string]any{"A": 2, "Py": 1}, 1))
+	m.expect("give_classes", nil)
+	time.Sleep(200 * time.Millisecond)
+	if n := started.Load(); n != 0 {
+		t.Fatalf("%d users started before the classes came", n)
+	}
+	m.send(node, "classes", []any{"A"})
+	if msg, _ := dataMap(t, m.expect("exception", nil))["msg"].(string); msg != "user class Py cannot run on a Go worker: Python code" {
+		t.Errorf("exception %q", msg)
+	}
+	if n := userCount(t, m.expect("spawning_complete", nil)); n != 2 {
+		t.Errorf("spawning_complete with %d users, want 2", n)
+	}
+	m.expect("stats", func(s message) bool { return userCount(t, s) == 2 })
+
+	// New classes: A is gone, its users stop; B runs.
+	m.send(node, "classes", []any{"B"})
+	m.expect("stats", func(s message) bool { return userCount(t, s) == 0 })
+	m.send(node, "spawn", spawnMsg(map[string]any{"B": 1}, 2))
+	if n := userCount(t, m.expect("spawning_complete", nil)); n != 1 {
+		t.Errorf("spawning_complete with %d users, want 1", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

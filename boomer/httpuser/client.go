@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http/httputil"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,22 +135,49 @@ func (c *Client) Close() error {
 // returned error is the one recorded, for callers that report it themselves.
 // Requests cut short by Close are not recorded.
 func (c *Client) GET(r Recorder, path, name string) error {
+	return c.exchange(r, "GET", path, name, nil, nil, nil)
+}
+
+// Request is one request for Do.
+type Request struct {
+	Method string // GET when empty
+	Path   string // relative to the base URL, query included
+	Name   string // the stats row; the first URL when empty
+	Header [][2]string
+	Body   []byte
+	// Expect, when not nil, lists the status codes that count as success,
+	// and any other status is an UnexpectedStatusError, as a Locust task
+	// marks it in a catch_response block; nil: a status of 400 or more
+	// fails, as with GET.
+	Expect []int
+}
+
+// Do makes req and records the outcome as GET does.
+func (c *Client) Do(r Recorder, req *Request) error {
+	method := req.Method
+	if method == "" {
+		method = "GET"
+	}
+	return c.exchange(r, method, req.Path, req.Name, req.Header, req.Body, req.Expect)
+}
+
+func (c *Client) exchange(r Recorder, method, path, name string, header [][2]string, body []byte, expect []int) error {
 	start := time.Now()
-	n, name, err := c.fetch(path, name)
+	n, name, err := c.fetch(method, path, name, header, body, expect)
 	elapsed := time.Since(start)
 	switch {
 	case errors.Is(err, ErrClosed):
 		// The user is being stopped: what was cut short is no failure.
 		return err
 	case err != nil:
-		r.RecordFailure("GET", name, elapsed, ErrorName(err))
+		r.RecordFailure(method, name, elapsed, ErrorName(err))
 		var dial *dialError
 		if errors.As(err, &dial) && elapsed < minFailedDial {
 			c.pause(minFailedDial - elapsed)
 		}
 		return err
 	}
-	r.RecordSuccess("GET", name, elapsed, n)
+	r.RecordSuccess(method, name, elapsed, n)
 	return nil
 }
 
@@ -180,9 +208,10 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-// do sends one GET for uri and reads the whole response, returning the
-// body length, and the Location of a redirect.
-func (c *Client) do(uri, name string) (int64, string, error) {
+// do sends one request for uri and reads the whole response, returning
+// the body length, and the Location of a redirect (whose status is not
+// judged: requests follows it and only the last response counts).
+func (c *Client) do(method, uri, name string, header [][2]string, body []byte, expect []int) (int64, string, error) {
 	conn, err := c.connection()
 	if err != nil {
 		return 0, "", err
@@ -196,11 +225,17 @@ func (c *Client) do(uri, name string) (int64, string, error) {
 	}
 	req := &c.req
 	req.Reset()
-	req.Header.SetMethod("GET")
+	req.Header.SetMethod(method)
 	req.SetRequestURI(uri)
 	req.Header.SetHost(c.target.host)
 	req.Header.Set("User-Agent", c.opts.UserAgent)
 	req.Header.Set("Accept", "*/*")
+	for _, h := range header {
+		req.Header.Set(h[0], h[1])
+	}
+	if body != nil {
+		req.SetBodyRaw(body)
+	}
 	if c.opts.Close {
 		req.SetConnectionClose()
 	}
@@ -234,10 +269,20 @@ func (c *Client) do(uri, name string) (int64, string, error) {
 	if werr != nil || untilClose || c.opts.Close || resp.Header.ConnectionClose() {
 		c.drop()
 	}
-	if status := resp.StatusCode(); status >= 400 && status < 600 {
+	if loc := redirectTo(&resp.Header); loc != "" {
+		return n, loc, nil
+	}
+	status := resp.StatusCode()
+	if expect != nil {
+		if !slices.Contains(expect, status) {
+			return n, "", &UnexpectedStatusError{Status: status, Expect: expect}
+		}
+		return n, "", nil
+	}
+	if status >= 400 && status < 600 {
 		return n, "", &StatusError{Status: status, Reason: string(resp.Header.StatusMessage()), URL: name}
 	}
-	return n, redirectTo(&resp.Header), nil
+	return n, "", nil
 }
 
 // readHead reads a response's head, past any interim 1xx response.
@@ -542,6 +587,28 @@ func (e *StatusError) Error() string {
 		reason = fasthttp.StatusMessage(e.Status)
 	}
 	return strconv.Itoa(e.Status) + " " + kind + " Error: " + reason + " for url: " + e.URL
+}
+
+// UnexpectedStatusError is a response whose status is not one of those a
+// declared request expects.
+type UnexpectedStatusError struct {
+	Status int
+	Expect []int
+}
+
+// Error is the text a declared user's Python task gives the failure.
+func (e *UnexpectedStatusError) Error() string {
+	var b strings.Builder
+	b.WriteString("status ")
+	b.WriteString(strconv.Itoa(e.Status))
+	b.WriteString(", expected ")
+	for i, s := range e.Expect {
+		if i > 0 {
+			b.WriteString(" or ")
+		}
+		b.WriteString(strconv.Itoa(s))
+	}
+	return b.String()
 }
 
 // TimeoutError is a connection not made within Options.ConnectTimeout, or

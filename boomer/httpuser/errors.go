@@ -18,19 +18,23 @@ import (
 // people can grep for the words they know.
 func ErrorName(err error) string {
 	var (
-		status  *StatusError
-		timeout *TimeoutError
-		badLine *BadStatusLineError
-		short   *IncompleteReadError
-		big     *BodyTooLargeError
-		tlsErr  *TLSError
-		errno   syscall.Errno
+		status     *StatusError
+		unexpected *UnexpectedStatusError
+		timeout    *TimeoutError
+		badLine    *BadStatusLineError
+		short      *IncompleteReadError
+		big        *BodyTooLargeError
+		tlsErr     *TLSError
+		errno      syscall.Errno
 	)
 	switch {
 	case err == nil:
 		return ""
 	case errors.As(err, &status):
 		return "HTTPError(" + pyRepr(status.Error()) + ")"
+	case errors.As(err, &unexpected):
+		// What Locust records for a catch_response block's failure(text).
+		return "CatchResponseError(" + pyRepr(unexpected.Error()) + ")"
 	case errors.As(err, &timeout):
 		host, port, _ := net.SplitHostPort(timeout.Addr)
 		conn := "HTTPConnection"

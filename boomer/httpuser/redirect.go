@@ -28,13 +28,16 @@ func absoluteURL(path string) bool {
 	return false
 }
 
-// fetch requests path and follows redirects as requests does for a GET
-// (301, 302, 303, 307 and 308 with a Location, at most maxRedirects), on
-// this client's connection while they stay on its origin and on a
-// connection of the new origin's when they leave it. The request is named
-// after its first URL unless name is given, and its length is the last
-// response's, as HttpUser records it.
-func (c *Client) fetch(path, name string) (int64, string, error) {
+// fetch makes the request for path and follows redirects as requests
+// does (301, 302, 303, 307 and 308 with a Location, at most
+// maxRedirects), on this client's connection while they stay on its
+// origin and on a connection of the new origin's when they leave it. After
+// a 301, 302 or 303 the body and its headers are dropped, and the method
+// becomes GET as requests' rebuild_method makes it (303 and 302 but for
+// HEAD, 301 for POST); 307 and 308 repeat the request. The request is
+// named after its first URL unless name is given, and its length is the
+// last response's, as HttpUser records it.
+func (c *Client) fetch(method, path, name string, header [][2]string, body []byte, expect []int) (int64, string, error) {
 	cl, uri, err := c.route(path)
 	if name == "" {
 		name = uri
@@ -46,13 +49,14 @@ func (c *Client) fetch(path, name string) (int64, string, error) {
 		return 0, name, err
 	}
 	for hops := 0; ; hops++ {
-		n, loc, err := cl.do(uri, name)
+		n, loc, err := cl.do(method, uri, name, header, body, expect)
 		if err != nil || loc == "" {
 			return n, name, err
 		}
 		if hops == maxRedirects {
 			return n, name, errTooManyRedirects
 		}
+		method, header, body = rebuild(cl.resp.StatusCode(), method, header, body)
 		here, err := url.Parse(cl.target.origin + uri)
 		if err != nil {
 			return n, name, err
@@ -65,6 +69,29 @@ func (c *Client) fetch(path, name string) (int64, string, error) {
 			return n, name, &RedirectError{Location: loc, err: err}
 		}
 	}
+}
+
+// rebuild is the request a redirect with status code leads to, as
+// requests' resolve_redirects and rebuild_method make it.
+func rebuild(code int, method string, header [][2]string, body []byte) (string, [][2]string, []byte) {
+	if code == 307 || code == 308 {
+		return method, header, body
+	}
+	if (code == 303 || code == 302) && method != "HEAD" || code == 301 && method == "POST" {
+		method = "GET"
+	}
+	if body == nil && len(header) == 0 {
+		return method, header, nil
+	}
+	kept := make([][2]string, 0, len(header))
+	for _, h := range header {
+		switch strings.ToLower(h[0]) {
+		case "content-length", "content-type", "transfer-encoding":
+		default:
+			kept = append(kept, h)
+		}
+	}
+	return method, kept, nil
 }
 
 // route picks the client for path: this one for a path relative to the

@@ -215,3 +215,56 @@ func TestRouteAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A request with a body follows redirects as requests does: 301, 302 and
+// 303 drop the body and its headers (and turn a POST into a GET), 307 and
+// 308 send it again; the status expected is judged on the last response.
+func TestRedirectedRequestsRebuiltAsRequests(t *testing.T) {
+	type seen struct{ method, path, body, ctype string }
+	var mu sync.Mutex
+	var got []seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 64)
+		n, _ := r.Body.Read(b)
+		mu.Lock()
+		got = append(got, seen{r.Method, r.URL.Path, string(b[:n]), r.Header.Get("Content-Type")})
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/301", "/302", "/303", "/307", "/308":
+			code := map[string]int{"/301": 301, "/302": 302, "/303": 303, "/307": 307, "/308": 308}[r.URL.Path]
+			http.Redirect(w, r, "/sink", code)
+		case "/sink":
+			w.WriteHeader(201)
+		}
+	}))
+	defer srv.Close()
+	c, err := New(context.Background(), srv.URL, Options{ConnectTimeout: time.Second, ResponseTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		path, method string
+		want         seen
+	}{
+		{"/301", "POST", seen{"GET", "/sink", "", ""}},
+		{"/301", "PUT", seen{"PUT", "/sink", "", ""}},
+		{"/302", "POST", seen{"GET", "/sink", "", ""}},
+		{"/303", "PUT", seen{"GET", "/sink", "", ""}},
+		{"/307", "POST", seen{"POST", "/sink", `{"a":1}`, "application/json"}},
+		{"/308", "PUT", seen{"PUT", "/sink", `{"a":1}`, "application/json"}},
+	} {
+		mu.Lock()
+		got = nil
+		mu.Unlock()
+		var r recorder
+		err := c.Do(&r, &Request{Method: tc.method, Path: tc.path, Body: []byte(`{"a":1}`),
+			Header: [][2]string{{"Content-Type", "application/json"}}, Expect: []int{201}})
+		mu.Lock()
+		last := got[len(got)-1]
+		mu.Unlock()
+		if err != nil || last != tc.want || len(r.got) != 1 || r.got[0] != (record{method: tc.method, name: tc.path, ok: true}) {
+			t.Errorf("%s %s: err %v, the redirect's target saw %+v (want %+v), recorded %+v", tc.method, tc.path, err, last, tc.want, r.got)
+		}
+	}
+}

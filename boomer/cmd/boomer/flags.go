@@ -13,10 +13,11 @@ import (
 	"time"
 )
 
-const usage = `usage: boomer [options]
+const usage = `usage: boomer [options] [--standalone ... [UserClass ...]]
 
-A Locust worker in Go. It connects to a Locust master running locustfile.py
-and runs its user classes: LabUser BrowserUser HammerUser SlowIOUser CPUUser.
+A Locust worker in Go. It connects to a Locust master and runs the user
+classes the master's locustfile declares (serverlab_locust.declare), which
+the master sends it.
 
   --master-host HOST     master to connect to (default 127.0.0.1)
   --master-port PORT     master's port (default 5557)
@@ -44,10 +45,16 @@ and runs its user classes: LabUser BrowserUser HammerUser SlowIOUser CPUUser.
   --loglevel LEVEL       DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)
   --run-tasks CLASS      run each task of CLASS once against -H, print the
                          outcomes and exit (1 if any request failed)
-  --standalone           run without a master against -H, then print stats:
+  --standalone           run without a master against -H, then print stats
+                         and exit (1 if any request failed); the classes
+                         named after the options, or all of them:
     --users N            users to run (default 1)
     --spawn-rate R       users started per second (default 1)
     --run-time D         how long to run: 30s, 5m, 1h30m, or seconds (default 1m)
+  -f, --locustfile FILE  where standalone and --run-tasks read the declared
+                         classes (default locustfile.py)
+  --python PATH          the Python that reads them, with Locust (default
+                         .venv/bin/python beside serverlab_locust, else python3)
   --cpuprofile FILE      write a CPU profile of the run
   --memprofile FILE      write a heap profile at exit
   -h, --help             this help
@@ -76,6 +83,11 @@ type config struct {
 	runTime         time.Duration
 	cpuprofile      string
 	memprofile      string
+	// locustfile, python and classes: what standalone and --run-tasks
+	// run (a master sends its own classes).
+	locustfile string
+	python     string
+	classes    []string
 }
 
 // parseFlags reads Locust-style flags (--name value or --name=value; Go's
@@ -102,6 +114,9 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&cfg.users, "users", 1, "")
 	fs.Float64Var(&cfg.spawnRate, "spawn-rate", 1, "")
 	runTime := fs.String("run-time", "1m", "")
+	fs.StringVar(&cfg.locustfile, "locustfile", "locustfile.py", "")
+	fs.StringVar(&cfg.locustfile, "f", "locustfile.py", "")
+	fs.StringVar(&cfg.python, "python", "", "")
 	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "")
 	fs.StringVar(&cfg.memprofile, "memprofile", "", "")
 
@@ -111,8 +126,14 @@ func parseFlags(args []string) (*config, error) {
 		}
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	cfg.classes = fs.Args()
+	if len(cfg.classes) > 0 && !cfg.standalone {
+		return nil, fmt.Errorf("unexpected argument %q: user classes are named with --standalone; a master names its own", fs.Arg(0))
+	}
+	for _, c := range cfg.classes {
+		if strings.HasPrefix(c, "-") {
+			return nil, fmt.Errorf("flag %q after a user class name: flags come first", c)
+		}
 	}
 	var err error
 	if cfg.level, err = parseLevel(*level); err != nil {
@@ -161,10 +182,6 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if (cfg.standalone || cfg.runTasks != "") && cfg.host == "" {
 		return nil, errors.New("--standalone and --run-tasks need -H URL")
-	}
-	if cfg.runTasks != "" && findClass(userClasses(httpOptionsFor(cfg), nil), cfg.runTasks) == nil {
-		return nil, fmt.Errorf("--run-tasks %s: no such user class (have %s)", cfg.runTasks,
-			strings.Join(classNames(userClasses(httpOptionsFor(cfg), nil)), ", "))
 	}
 	return cfg, nil
 }

@@ -1,7 +1,8 @@
 // Command boomer is serverlab's Locust worker in Go: a real Locust master
-// (2.12.1 or newer, running locustfile.py) drives it as it drives Python
-// workers, and it runs the same user classes with far less CPU per request.
-// It also runs standalone, and can dry-run one class's tasks.
+// (2.12.1 or newer) drives it as it drives Python workers, and sends it the
+// user classes its locustfile declares (serverlab_locust.declare), which it
+// runs with far less CPU per request. It also runs a locustfile's declared
+// classes standalone, and can dry-run one class's tasks.
 package main
 
 import (
@@ -10,13 +11,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"syscall"
+	"time"
 
 	"serverlab/boomer"
+	"serverlab/boomer/declared"
 	"serverlab/boomer/httpuser"
 )
 
@@ -78,7 +84,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// runUsers runs the classes as a worker of a master, or standalone.
+// awaitClasses bounds the wait for a master's declared classes after
+// each connection; a master answers at once unless its locustfile does
+// not import serverlab_locust.declare.
+const awaitClasses = 5 * time.Second
+
+// runUsers runs the master's declared classes as its worker, or the
+// locustfile's standalone.
 func runUsers(ctx context.Context, cfg *config, stdout, stderr io.Writer, log *slog.Logger) int {
 	opts := boomer.Options{
 		MasterHost:  cfg.masterHost,
@@ -87,25 +99,81 @@ func runUsers(ctx context.Context, cfg *config, stdout, stderr io.Writer, log *s
 		ResolveHost: hostResolver(cfg.targetURL, cfg.host),
 		Logger:      log,
 	}
-	classes := userClasses(httpOptionsFor(cfg), nil)
-	var b *boomer.Boomer
-	if cfg.standalone {
-		b = boomer.NewStandaloneBoomer(opts, cfg.users, cfg.spawnRate, cfg.runTime)
-		log.Info("running standalone", "host", cfg.host, "users", cfg.users, "spawn_rate", cfg.spawnRate, "run_time", cfg.runTime)
-	} else {
-		b = boomer.NewBoomer(opts)
+	dopts := declared.Options{HTTP: httpOptionsFor(cfg)}
+	if !cfg.standalone {
+		opts.AwaitClasses = awaitClasses
+		b := boomer.NewBoomer(opts)
+		declared.Serve(b, nil, dopts, log)
 		openModel(ctx, b, log)
-		log.Info("worker starting", "master", fmt.Sprintf("%s:%d", cfg.masterHost, cfg.masterPort),
-			"classes", classNames(classes))
+		log.Info("worker starting", "master", fmt.Sprintf("%s:%d", cfg.masterHost, cfg.masterPort))
+		if err := b.Run(ctx); err != nil {
+			fmt.Fprintf(stderr, "boomer: %v\n", err)
+			return 1
+		}
+		return 0
 	}
+	spec, err := loadSpec(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "boomer: %v\n", err)
+		return 1
+	}
+	classes, err := pickClasses(spec, dopts, cfg.classes, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "boomer: %v\n", err)
+		return 1
+	}
+	b := boomer.NewStandaloneBoomer(opts, cfg.users, cfg.spawnRate, cfg.runTime)
+	log.Info("running standalone", "host", cfg.host, "users", cfg.users, "spawn_rate", cfg.spawnRate,
+		"run_time", cfg.runTime, "classes", classNames(classes))
 	if err := b.Run(ctx, classes...); err != nil {
 		fmt.Fprintf(stderr, "boomer: %v\n", err)
 		return 1
 	}
-	if cfg.standalone {
-		fmt.Fprint(stdout, b.Summary())
+	fmt.Fprint(stdout, b.Summary())
+	// As Locust: a run with any failed request exits 1.
+	if _, failures := b.Totals(); failures > 0 {
+		return 1
 	}
 	return 0
+}
+
+// pickClasses returns the classes named (all the runnable ones when none
+// is), refusing a name the locustfile lacks or a class Go cannot run.
+func pickClasses(spec *declared.Spec, opts declared.Options, names []string, log *slog.Logger) ([]*boomer.UserClass, error) {
+	all, unsupported := spec.UserClasses(opts)
+	if len(names) == 0 {
+		if len(unsupported) > 0 {
+			log.Warn("the locustfile has classes a Go worker cannot run; running the others",
+				"cannot_run", declared.Describe(unsupported))
+		}
+		if len(all) == 0 {
+			return nil, errors.New("the locustfile declares no class a Go worker can run")
+		}
+		return all, nil
+	}
+	var out []*boomer.UserClass
+	for _, name := range names {
+		if why, ok := unsupported[name]; ok {
+			return nil, fmt.Errorf("user class %s cannot run on a Go worker: %s", name, why)
+		}
+		i := slices.IndexFunc(all, func(c *boomer.UserClass) bool { return c.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown user class %s (the locustfile has %s)", name,
+				strings.Join(append(classNames(all), slices.Sorted(maps.Keys(unsupported))...), ", "))
+		}
+		if !slices.Contains(out, all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+func classNames(classes []*boomer.UserClass) []string {
+	names := make([]string, len(classes))
+	for i, c := range classes {
+		names[i] = c.Name
+	}
+	return names
 }
 
 func httpOptionsFor(cfg *config) httpuser.Options {

@@ -11,9 +11,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"serverlab/boomer/declared"
 	"serverlab/internal/repo"
 	"serverlab/internal/testbin"
 )
@@ -34,7 +36,6 @@ func TestBadUsageIsOneLineAndExit2(t *testing.T) {
 		{[]string{"--target-url", "target-{model}"}, "--target-url"},
 		{[]string{"--standalone"}, "need -H"},
 		{[]string{"--run-tasks", "LabUser"}, "need -H"},
-		{[]string{"--run-tasks", "NoUser", "-H", "http://127.0.0.1:1"}, "no such user class"},
 		{[]string{"--standalone", "--users", "0", "-H", "http://127.0.0.1:1"}, "--users 0"},
 		{[]string{"--spawn-rate", "0"}, "--spawn-rate"},
 		{[]string{"--connect-timeout", "soon"}, "--connect-timeout"},
@@ -51,6 +52,7 @@ func TestBadUsageIsOneLineAndExit2(t *testing.T) {
 		{[]string{"--max-body", "0"}, "--max-body"},
 		{[]string{"--max-body", "2G"}, "--max-body"},
 		{[]string{"--max-body", "lots"}, "--max-body"},
+		{[]string{"--standalone", "-H", "http://127.0.0.1:1", "LabUser", "--users", "3"}, "flags come first"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -72,7 +74,7 @@ func TestHelpNamesEveryFlag(t *testing.T) {
 	}
 	for _, f := range []string{"--master-host", "--master-port", "-H, --host", "--target-url", "--max-fds",
 		"--max-rps", "--close", "--connect-timeout", "--response-timeout", "--loglevel", "--run-tasks", "--standalone", "--users", "--spawn-rate",
-		"--run-time", "--max-body", "--cpuprofile", "--memprofile", "LabUser", "CPUUser"} {
+		"--run-time", "--max-body", "--cpuprofile", "--memprofile", "-f, --locustfile", "--python", "UserClass"} {
 		if !strings.Contains(out.String(), f) {
 			t.Errorf("--help does not mention %s", f)
 		}
@@ -144,7 +146,7 @@ func TestRunTasksDoesEachTaskOnce(t *testing.T) {
 	defer srv.Close()
 
 	var out, errb bytes.Buffer
-	if code := run([]string{"--run-tasks", "BrowserUser", "-H", srv.URL}, &out, &errb); code != 1 {
+	if code := run([]string{"--run-tasks", "BrowserUser", "-H", srv.URL, "-f", locustfile(t)}, &out, &errb); code != 1 {
 		t.Errorf("BrowserUser with a missing /photo.jpg: exit %d, want 1; stderr %q", code, errb.String())
 	}
 	if got, want := strings.Join(paths, " "), "/ /style.css /app.js /photo.jpg"; got != want {
@@ -157,114 +159,12 @@ func TestRunTasksDoesEachTaskOnce(t *testing.T) {
 
 	paths = nil
 	out.Reset()
-	if code := run([]string{"--run-tasks", "CPUUser", "-H", srv.URL}, &out, &errb); code != 0 {
+	if code := run([]string{"--run-tasks", "CPUUser", "-H", srv.URL, "-f", locustfile(t)}, &out, &errb); code != 0 {
 		t.Errorf("CPUUser: exit %d, output %s", code, out.String())
 	}
 	if got := strings.Join(paths, " "); got != "/cpu?n=1000" {
 		t.Errorf("CPUUser requested %q", got)
 	}
-}
-
-// The Go classes must do what locustfile.py's do: same names, same
-// requests, waits in the same range.
-func TestClassesMatchTheLocustfile(t *testing.T) {
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(filepath.Join(root, "locustfile.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	py := parseLocustfile(string(src))
-	classes := userClasses(httpOptionsFor(&config{}), nil)
-	if got, want := strings.Join(classNames(classes), " "), strings.Join(py.order, " "); got != want {
-		t.Fatalf("Go classes %q, locustfile.py classes %q", got, want)
-	}
-
-	var paths []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		paths = append(paths, r.URL.RequestURI())
-	}))
-	defer srv.Close()
-	for _, c := range classes {
-		want := py.classes[c.Name]
-		paths = nil
-		var out, errb bytes.Buffer
-		if code := run([]string{"--run-tasks", c.Name, "-H", srv.URL}, &out, &errb); code != 0 {
-			t.Errorf("%s: exit %d: %s%s", c.Name, code, out.String(), errb.String())
-		}
-		if got := strings.Join(paths, " "); got != strings.Join(want.paths, " ") {
-			t.Errorf("%s requests %q, locustfile.py %q", c.Name, got, want.paths)
-		}
-		lo, hi := time.Duration(want.waitMin*float64(time.Second)), time.Duration(want.waitMax*float64(time.Second))
-		if c.Wait == nil {
-			if hi != 0 {
-				t.Errorf("%s: no wait, locustfile.py waits %v..%v", c.Name, lo, hi)
-			}
-			continue
-		}
-		seenLow, seenHigh := false, false
-		for range 1000 {
-			d := c.Wait(nil, time.Now())
-			if d < lo || d > hi {
-				t.Fatalf("%s waits %v, locustfile.py %v..%v", c.Name, d, lo, hi)
-			}
-			seenLow = seenLow || d < lo+(hi-lo)/4
-			seenHigh = seenHigh || d > hi-(hi-lo)/4
-		}
-		if hi > lo && !(seenLow && seenHigh) {
-			t.Errorf("%s: 1000 waits do not spread over %v..%v", c.Name, lo, hi)
-		}
-	}
-}
-
-type pyClass struct {
-	paths            []string
-	waitMin, waitMax float64
-}
-
-type pyClasses struct {
-	order   []string
-	classes map[string]pyClass
-}
-
-var (
-	classRE = regexp.MustCompile(`(?m)^class (\w+)\(LabHttpUser\):`)
-	waitRE  = regexp.MustCompile(`wait_time = (between|constant)\(([\d.]+)(?:, ([\d.]+))?\)`)
-	pathRE  = regexp.MustCompile(`"(/[^"]*)"`)
-)
-
-// parseLocustfile reads the user classes of locustfile.py: their names,
-// the paths their tasks request in order, and their wait_time.
-func parseLocustfile(src string) pyClasses {
-	pc := pyClasses{classes: map[string]pyClass{}}
-	locs := classRE.FindAllStringSubmatchIndex(src, -1)
-	for i, loc := range locs {
-		end := len(src)
-		if i+1 < len(locs) {
-			end = locs[i+1][0]
-		}
-		body := src[loc[1]:end]
-		if j := strings.Index(body, "\ndef "); j >= 0 {
-			body = body[:j]
-		}
-		name := src[loc[2]:loc[3]]
-		var c pyClass
-		for _, m := range pathRE.FindAllStringSubmatch(body, -1) {
-			c.paths = append(c.paths, m[1])
-		}
-		if m := waitRE.FindStringSubmatch(body); m != nil {
-			c.waitMin, _ = strconv.ParseFloat(m[2], 64)
-			c.waitMax = c.waitMin
-			if m[1] == "between" {
-				c.waitMax, _ = strconv.ParseFloat(m[3], 64)
-			}
-		}
-		pc.order = append(pc.order, name)
-		pc.classes[name] = c
-	}
-	return pc
 }
 
 // The master's timeout options win over the flags; without them, or with
@@ -289,7 +189,7 @@ func TestTimeoutsFromTheMasterWin(t *testing.T) {
 		{map[string]any{"response_timeout": "10"}, 3 * time.Second},
 	}
 	for _, tt := range tests {
-		if got := timeoutOption(tt.parsed, "response_timeout", cfg.responseTimeout); got != tt.want {
+		if got := declared.TimeoutOption(tt.parsed, "response_timeout", cfg.responseTimeout); got != tt.want {
 			t.Errorf("options %v: %v, want %v", tt.parsed, got, tt.want)
 		}
 	}
@@ -353,7 +253,7 @@ func TestRunTasksRefusesAHugeBody(t *testing.T) {
 		}
 	}()
 	var out, errb bytes.Buffer
-	code := run([]string{"--run-tasks", "HammerUser", "-H", "http://" + ln.Addr().String(), "--max-body", "1M"}, &out, &errb)
+	code := run([]string{"--run-tasks", "HammerUser", "-H", "http://" + ln.Addr().String(), "--max-body", "1M", "-f", locustfile(t)}, &out, &errb)
 	if code != 1 || !strings.Contains(out.String(), "ResponseTooLarge('Response body over 1048576 bytes (max body)')") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and ResponseTooLarge", code, out.String(), errb.String())
 	}
@@ -367,7 +267,7 @@ func TestStandaloneStopsOnTimeWithDialsInFlight(t *testing.T) {
 	var out, errb bytes.Buffer
 	start := time.Now()
 	code := run([]string{"--standalone", "-H", "http://" + addr, "--users", "20", "--spawn-rate", "1000",
-		"--run-time", "1s", "--connect-timeout", "120", "--loglevel", "WARNING"}, &out, &errb)
+		"--run-time", "1s", "--connect-timeout", "120", "--loglevel", "WARNING", "-f", locustfile(t)}, &out, &errb)
 	took := time.Since(start)
 	if code != 0 {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
@@ -377,5 +277,59 @@ func TestStandaloneStopsOnTimeWithDialsInFlight(t *testing.T) {
 	}
 	if strings.Contains(errb.String(), "ignores User.Ctx") {
 		t.Errorf("the stop blamed the tasks: %q", errb.String())
+	}
+}
+
+// locustfile is the repository's locustfile.py.
+func locustfile(t *testing.T) string {
+	t.Helper()
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "locustfile.py")
+}
+
+// Standalone runs the classes named, as Locust does, and exits 1 when a
+// request failed; a class the locustfile lacks is refused.
+func TestStandaloneRunsTheNamedClass(t *testing.T) {
+	var mu sync.Mutex
+	paths := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths[r.URL.RequestURI()]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	args := []string{"--standalone", "-H", srv.URL, "--users", "3", "--spawn-rate", "100", "--run-time", "1s",
+		"--loglevel", "WARNING", "-f", locustfile(t)}
+	var out, errb bytes.Buffer
+	if code := run(append(args, "CPUUser"), &out, &errb); code != 0 {
+		t.Errorf("CPUUser: exit %d, stderr %q", code, errb.String())
+	}
+	mu.Lock()
+	if len(paths) != 1 || paths["/cpu?n=1000"] < 3 {
+		t.Errorf("CPUUser's 3 users requested %v, want /cpu?n=1000 alone, at least once each", paths)
+	}
+	mu.Unlock()
+	if !strings.Contains(out.String(), "/cpu?n=1000") {
+		t.Errorf("no summary on stdout:\n%s", out.String())
+	}
+
+	args[2] = "http://" + testbin.RefusedAddr(t)
+	out.Reset()
+	if code := run(append(args, "LabUser"), &out, &errb); code != 1 || !strings.Contains(out.String(), "ConnectionRefusedError") {
+		t.Errorf("refused LabUser: exit %d, want 1; stdout:\n%s", code, out.String())
+	}
+
+	errb.Reset()
+	if code := run(append(args, "NoUser"), &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "unknown user class NoUser (the locustfile has ") {
+		t.Errorf("NoUser: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"--run-tasks", "NoUser", "-H", srv.URL, "-f", locustfile(t)}, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "no such user class") {
+		t.Errorf("--run-tasks NoUser: exit %d, stderr %q", code, errb.String())
 	}
 }

@@ -6,8 +6,7 @@ import (
 	"io"
 	"time"
 
-	"serverlab/boomer"
-	"serverlab/boomer/httpuser"
+	"serverlab/boomer/declared"
 )
 
 // printer is the recorder of a dry run: it prints every outcome.
@@ -25,23 +24,23 @@ func (p *printer) RecordFailure(method, name string, elapsed time.Duration, err 
 	fmt.Fprintf(p.w, "  %s %s: FAILED after %s: %s\n", method, name, elapsed.Round(time.Microsecond), err)
 }
 
-// runTasks runs each task of one class once, as one user, against -H.
+// runTasks runs each task of one declared class once, as one user,
+// against -H.
 func runTasks(ctx context.Context, cfg *config, stdout, stderr io.Writer) int {
-	p := &printer{w: stdout}
-	classes := userClasses(httpOptionsFor(cfg), func(*boomer.User) httpuser.Recorder { return p })
-	class := findClass(classes, cfg.runTasks)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	u := &boomer.User{Class: class.Name, ID: 1, Host: cfg.host, Ctx: ctx}
-	if err := class.OnStart(u); err != nil {
-		fmt.Fprintf(stderr, "boomer: %s: %v\n", class.Name, err)
+	spec, err := loadSpec(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "boomer: %v\n", err)
 		return 1
 	}
-	for _, t := range class.Tasks {
-		fmt.Fprintf(stdout, "%s.%s\n", class.Name, t.Name)
-		t.Fn(u)
+	p := &printer{w: stdout}
+	opts := declared.Options{HTTP: httpOptionsFor(cfg)}
+	err = spec.RunEach(ctx, cfg.runTasks, cfg.host, opts, p, func(task string) {
+		fmt.Fprintf(stdout, "%s.%s\n", cfg.runTasks, task)
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "boomer: --run-tasks %s: %v\n", cfg.runTasks, err)
+		return 2
 	}
-	class.OnStop(u)
 	if p.failures > 0 {
 		return 1
 	}
