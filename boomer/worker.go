@@ -267,7 +267,11 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 					}()
 				}
 			case "heartbeat":
-				masterBeat.Store(time.Now().UnixNano())
+				if masterBeat.Swap(time.Now().UnixNano()) == 0 {
+					// From now on a silent master is noticed; before the
+					// first heartbeat it may be one that sends none.
+					b.log.Info("master sends heartbeats", "timeout", b.opts.HeartbeatTimeout)
+				}
 			case "spawn":
 				w.spawn(conn, m.Data)
 			case "stop":
@@ -310,6 +314,21 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 	report := time.NewTicker(b.opts.ReportInterval)
 	defer report.Stop()
 	b.cpu.cpuPercent() // start the measuring interval
+	sendBeat := func() {
+		err := conn.send("heartbeat", map[string]any{
+			"state":                w.getState(),
+			"current_cpu_usage":    b.cpu.cpuPercent(),
+			"current_memory_usage": residentBytes(),
+		})
+		if err != nil {
+			b.log.Warn("cannot send heartbeat", "err", err)
+		}
+	}
+	// The first heartbeat goes at once: a master that sends heartbeats
+	// answers it, and only a master that has answered can be judged
+	// silent, so the sooner it answers, the shorter the time in which a
+	// master frozen early would go unnoticed.
+	sendBeat()
 	for {
 		select {
 		case <-ctx.Done():
@@ -321,14 +340,7 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 				b.log.Warn("cannot send stats", "err", err)
 			}
 		case <-beat.C:
-			err := conn.send("heartbeat", map[string]any{
-				"state":                w.getState(),
-				"current_cpu_usage":    b.cpu.cpuPercent(),
-				"current_memory_usage": residentBytes(),
-			})
-			if err != nil {
-				b.log.Warn("cannot send heartbeat", "err", err)
-			}
+			sendBeat()
 			if n := b.dropped.Swap(0); n > 0 {
 				b.log.Warn("user exceptions dropped, too many to send", "count", n)
 			}
