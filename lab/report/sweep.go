@@ -37,12 +37,14 @@ var DefaultServiceLevel = ServiceLevel{MaxFailPct: 1, MaxP95: 1000, ConnectedSha
 // Generator-bound: over a step's window the server used less than
 // ServerIdle percent of a core while the load generator was the limit:
 // its busiest worker above GeneratorBusy percent of a core (where Locust's
-// master warns); or the load CPUs that busy, whatever kept them busy,
-// while the worker had work to do (above GeneratorWorking percent: a
-// starved generator limits the load as a slow one does, an idle one does
-// not); or, starved of a whole core, the worker above GeneratorBusy/2 and
-// GeneratorRatio times the server's CPU. Either way more load would have
-// needed more generator, not more server.
+// master warns); or that worker running or waiting in the kernel's run
+// queue above GeneratorBusy percent of a core (starved by other processes:
+// it wanted a core and got less); or the load CPUs that busy, whatever
+// kept them busy, while the worker had work to do (above GeneratorWorking
+// percent: a starved generator limits the load as a slow one does, an
+// idle one does not); or, starved of a whole core, the worker above
+// GeneratorBusy/2 and GeneratorRatio times the server's CPU. Either way
+// more load would have needed more generator, not more server.
 const (
 	GeneratorBusy    = 90.0
 	ServerIdle       = 70.0
@@ -71,12 +73,12 @@ func disturbed(s StepServer, gen float64) bool {
 	return !math.IsNaN(s.LoadBusy) && !math.IsNaN(gen) && s.LoadBusy >= DisturbedBusy && own < DisturbedOwn
 }
 
-func generatorBound(gen, loadBusy, server float64) bool {
+func generatorBound(gen, wait, loadBusy, server float64) bool {
 	idle := math.IsNaN(server) || server < ServerIdle
 	switch {
 	case !idle:
 		return false
-	case gen > GeneratorBusy, loadBusy > GeneratorBusy && gen > GeneratorWorking:
+	case gen > GeneratorBusy, gen+wait > GeneratorBusy, loadBusy > GeneratorBusy && gen > GeneratorWorking:
 		return true
 	}
 	return gen > GeneratorBusy/2 && !math.IsNaN(server) && gen >= GeneratorRatio*server
@@ -97,6 +99,9 @@ type StepServer struct {
 	// window, % of a core, as bin/lab run read them from /proc.
 	GeneratorCPU float64 `json:"generator_cpu_pct"`
 	MasterCPU    float64 `json:"master_cpu_pct"`
+	// GeneratorWait is how long that generator's threads waited for a
+	// CPU, % of the window (NaN: not measured).
+	GeneratorWait float64 `json:"generator_wait_pct"`
 	// LoadBusy is how busy the load generators' CPUs were, % of their
 	// time, whoever kept them busy.
 	LoadBusy float64 `json:"load_cpus_busy_pct"`
@@ -268,7 +273,7 @@ func (r *Report) modelRun(run *locustcsv.Run) (meta.ModelRun, bool) {
 func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 	nan := math.NaN()
 	s := StepServer{CPU: nan, RSSMiB: nan, Threads: nan, Children: nan, FDs: nan, Active: nan, EMFILE: nan, Shed: nan,
-		GeneratorCPU: nan, MasterCPU: nan, LoadBusy: nan}
+		GeneratorCPU: nan, MasterCPU: nan, GeneratorWait: nan, LoadBusy: nan}
 	var before, first, last *locustcsv.TargetSample
 	var cpu []float64
 	peak := func(dst *float64, v float64) {
@@ -319,6 +324,7 @@ func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 	}
 	s.GeneratorCPU = rate(func(x *locustcsv.TargetSample) float64 { return x.WorkerCPUSeconds })
 	s.MasterCPU = rate(func(x *locustcsv.TargetSample) float64 { return x.MasterCPUSeconds })
+	s.GeneratorWait = rate(func(x *locustcsv.TargetSample) float64 { return x.WorkerWaitSeconds })
 	if busy, all := rate(func(x *locustcsv.TargetSample) float64 { return x.LoadBusySeconds }),
 		rate(func(x *locustcsv.TargetSample) float64 { return x.LoadSeconds }); all > 0 {
 		s.LoadBusy = 100 * busy / all
@@ -349,7 +355,7 @@ func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 // what the users saw.
 func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
 	s, sv := row.Step, row.Server
-	row.GeneratorBound = generatorBound(row.GeneratorCPU(), sv.LoadBusy, sv.CPU)
+	row.GeneratorBound = generatorBound(row.GeneratorCPU(), sv.GeneratorWait, sv.LoadBusy, sv.CPU)
 	row.Disturbed = disturbed(sv, row.GeneratorCPU())
 	var why []string
 	kinds := map[string]int{}
