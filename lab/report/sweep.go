@@ -37,14 +37,16 @@ var DefaultServiceLevel = ServiceLevel{MaxFailPct: 1, MaxP95: 1000, ConnectedSha
 // Generator-bound: over a step's window the server used less than
 // ServerIdle percent of a core while the load generator was the limit:
 // its busiest worker above GeneratorBusy percent of a core (where Locust's
-// master warns); or that worker running or waiting in the kernel's run
-// queue above GeneratorBusy percent of a core (starved by other processes:
-// it wanted a core and got less); or the load CPUs that busy, whatever
-// kept them busy, while the worker had work to do (above GeneratorWorking
-// percent: a starved generator limits the load as a slow one does, an
-// idle one does not); or, starved of a whole core, the worker above
-// GeneratorBusy/2 and GeneratorRatio times the server's CPU. Either way
-// more load would have needed more generator, not more server.
+// master warns); or the load CPUs that busy, whatever kept them busy,
+// while the worker had work to do (above GeneratorWorking percent: a
+// starved generator limits the load as a slow one does, an idle one does
+// not); or, starved of a whole core, the worker above GeneratorBusy/2 and
+// GeneratorRatio times the server's CPU. The worker's figure is its
+// demand where its run-queue wait was measured: the time it ran plus the
+// time it was ready to run and got no CPU, so that a generator starved by
+// other processes (little CPU, long waits) counts for what it wanted,
+// while an idle one (little CPU, short waits) stays idle. Either way more
+// load would have needed more generator, not more server.
 const (
 	GeneratorBusy    = 90.0
 	ServerIdle       = 70.0
@@ -75,13 +77,17 @@ func disturbed(s StepServer, gen float64) bool {
 
 func generatorBound(gen, wait, loadBusy, server float64) bool {
 	idle := math.IsNaN(server) || server < ServerIdle
+	demand := gen
+	if !math.IsNaN(wait) && !math.IsNaN(gen) {
+		demand += wait
+	}
 	switch {
 	case !idle:
 		return false
-	case gen > GeneratorBusy, gen+wait > GeneratorBusy, loadBusy > GeneratorBusy && gen > GeneratorWorking:
+	case demand > GeneratorBusy, loadBusy > GeneratorBusy && gen > GeneratorWorking:
 		return true
 	}
-	return gen > GeneratorBusy/2 && !math.IsNaN(server) && gen >= GeneratorRatio*server
+	return demand > GeneratorBusy/2 && !math.IsNaN(server) && demand >= GeneratorRatio*server
 }
 
 // StepServer is what the server paid over one step's window, from

@@ -122,7 +122,9 @@ func TestGeneratorBound(t *testing.T) {
 		{68, nan, 60, 5, true},      // starved of a core, yet busier than the server many times
 		{30, nan, 40, 5, false},     // a light load: nobody is the limit
 		{17, 80, 100, 0.5, true},    // starved by other processes: it ran or waited to run all along
+		{11, 78, 100, 0.3, true},    // starved, blocked now and then on a server starved too, many times its demand
 		{17, 80, 100, 90, false},    // starved, but the server was busy too
+		{11, 78, 100, 30, false},    // starved, the server's CPU not far below
 		{3, 10, 100, 1, false},      // idle on a busy machine: its waits are short
 		{nan, nan, nan, nan, false}, // nothing known
 	} {
