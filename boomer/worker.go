@@ -539,9 +539,9 @@ func (w *worker) stop(conn *masterConn) {
 // half a second for final reports before it exits, so the report leaves
 // first: the stats are sealed and sent at once, and only then are the
 // users told to stop and waited for. Stopping hundreds of users first (and
-// the report contending with their exits) took longer than that half
-// second on a busy machine; the users run on while the report leaves, but
-// what they record is dropped, as a Python worker's killed users' is.
+// the report contending with their exits) took most of that half second
+// on a busy machine; the users run on while the report leaves, but what
+// they record is dropped, as a Python worker's killed users' is.
 func (w *worker) shutdown(conn *masterConn, sayQuit bool) {
 	w.b.stats.seal()
 	if err := w.sendStats(conn, true); err != nil {
