@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
@@ -23,40 +24,66 @@ type masterConn struct {
 	sock   zmq4.Socket
 	dialed *dialed
 	nodeID string
-	mu     sync.Mutex
-	once   sync.Once
-	cancel context.CancelFunc // ends the socket's context
+	// sendTimeout bounds each send: a master that takes no bytes for
+	// that long (frozen, its kernel buffers full) ends the connection.
+	sendTimeout time.Duration
+	mu          sync.Mutex
+	once        sync.Once
+	failed      atomic.Pointer[error] // the send that broke the connection
+	cancel      context.CancelFunc    // ends the socket's context
 }
 
 // dialMaster connects once, without zmq4's own retries: the caller retries
-// with back-off and logs each try.
-func dialMaster(ctx context.Context, host string, port int, nodeID string, timeout time.Duration) (*masterConn, error) {
+// with back-off and logs each try. ctx bounds the dial only: a worker
+// told to stop still sends its last stats on the connection.
+func dialMaster(ctx context.Context, host string, port int, nodeID string, timeout, sendTimeout time.Duration) (*masterConn, error) {
 	d := &dialed{}
 	// The socket outlives ctx: a worker told to stop (ctx done) still
 	// sends its last stats and quit on it. ctx ends the dial only.
-	sctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(ctx), dialedKey{}, d))
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
-	sock := zmq4.NewDealer(sctx,
+	sockCtx, cancelSock := context.WithCancel(context.WithValue(context.WithoutCancel(ctx), dialedKey{}, d))
+	sock := zmq4.NewDealer(sockCtx,
 		zmq4.WithID(zmq4.SocketIdentity(nodeID)),
 		zmq4.WithDialerMaxRetries(0),
 		zmq4.WithDialerTimeout(timeout),
-		zmq4.WithTimeout(timeout),
+		// zmq4's send timeout only stops waiting: its write goes on in
+		// the background, where a later send would interleave with it.
+		// The connection's write deadline (send) ends the write itself,
+		// so zmq4's must not come first.
+		zmq4.WithTimeout(sendTimeout+timeout),
 		zmq4.WithLogger(log.New(io.Discard, "", 0)),
 	)
 	registerTransport()
-	if err := sock.Dial(dialEndpoint(host, port)); err != nil {
+	stop := context.AfterFunc(ctx, cancelSock)
+	err := sock.Dial(dialEndpoint(host, port))
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
 		sock.Close()
-		cancel()
+		cancelSock()
 		ep := "tcp://" + net.JoinHostPort(host, strconv.Itoa(port))
 		return nil, fmt.Errorf("connect to master %s: %w", ep, unwrapDial(err))
 	}
-	if !stop() {
-		sock.Close()
-		return nil, fmt.Errorf("connect to master: %w", ctx.Err())
-	}
-	return &masterConn{sock: sock, dialed: d, nodeID: nodeID, cancel: cancel}, nil
+	return &masterConn{sock: sock, dialed: d, nodeID: nodeID, sendTimeout: sendTimeout, cancel: cancelSock}, nil
 }
+
+// errConnClosed is a send zmq4 took without writing it anywhere: its
+// connection to the master had ended.
+var errConnClosed = errors.New("connection to master closed")
+
+// SendTimeoutError is a message the master did not take within the send
+// timeout: it has stopped reading (frozen, or overwhelmed).
+type SendTimeoutError struct {
+	Type  string
+	After time.Duration
+}
+
+func (e *SendTimeoutError) Error() string {
+	return "master took no " + e.Type + " message within " + e.After.String() + ": it stopped reading"
+}
+
+// Timeout lets callers treat it as any other timeout.
+func (e *SendTimeoutError) Timeout() bool { return true }
 
 // unwrapDial drops zmq4's wrapping, which repeats the endpoint.
 func unwrapDial(err error) error {
@@ -93,8 +120,33 @@ func (c *masterConn) send(typ string, data any) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.sock.Send(zmq4.NewMsg(b)); err != nil {
-		return fmt.Errorf("send %s to master: %w", typ, err)
+	if p := c.failed.Load(); p != nil {
+		return fmt.Errorf("send %s to master: connection closed after %w", typ, *p)
+	}
+	// The deadline stays set after the send: it also bounds a write zmq4
+	// may have left running.
+	lc := c.dialed.conn.Load()
+	var before int64
+	if lc != nil {
+		lc.SetWriteDeadline(time.Now().Add(c.sendTimeout))
+		before = lc.written.Load()
+	}
+	err = c.sock.Send(zmq4.NewMsg(b))
+	if err == nil && (lc == nil || lc.written.Load() == before) {
+		err = errConnClosed
+	}
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+			err = &SendTimeoutError{Type: typ, After: c.sendTimeout}
+		} else {
+			err = fmt.Errorf("send %s to master: %w", typ, err)
+		}
+		// A write cut short leaves half a frame on the stream: nothing
+		// more can follow it on this connection.
+		c.failed.Store(&err)
+		c.close()
+		return err
 	}
 	return nil
 }
@@ -128,6 +180,9 @@ func (c *masterConn) why(err error) string {
 		if r := c.dialed.refused(); r != nil {
 			return r.Error()
 		}
+	}
+	if p := c.failed.Load(); p != nil {
+		return (*p).Error()
 	}
 	return err.Error()
 }

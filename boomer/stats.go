@@ -339,6 +339,7 @@ type statsHub struct {
 	free     [freeShards]shard
 	winStart float64
 	run      *table      // everything since the last reset, for Summary
+	unsent   *table      // a report the master did not take, for the next one
 	sealed   atomic.Bool // the test is over: records are dropped
 }
 
@@ -422,8 +423,25 @@ func (h *statsHub) collect() *table {
 		add(&h.free[i])
 	}
 	h.run.merge(rep)
+	if h.unsent != nil {
+		// Already in run: it was counted when first collected.
+		rep.merge(h.unsent)
+		h.unsent = nil
+	}
 	h.mu.Unlock()
 	return rep
+}
+
+// keep takes back a collected report that could not be sent: the next
+// collect returns it again, with whatever was recorded since.
+func (h *statsHub) keep(rep *table) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.unsent == nil {
+		h.unsent = rep
+		return
+	}
+	h.unsent.merge(rep)
 }
 
 // reset forgets everything recorded so far (Locust's stats.clear_all when a

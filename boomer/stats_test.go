@@ -200,3 +200,25 @@ func BenchmarkRecordSuccessSingleMutex(b *testing.B) {
 		}
 	})
 }
+
+// A report the master did not take comes back with the next one, and the
+// run's totals count it once.
+func TestKeptReportGoesWithTheNext(t *testing.T) {
+	h := newStatsHub()
+	s := h.newShard()
+	s.success("GET", "/a", time.Millisecond, 1)
+	s.failure("GET", "/a", time.Millisecond, "boom")
+	first := h.collect()
+	h.keep(first)
+	s.success("GET", "/a", time.Millisecond, 1)
+	next := h.collect().total()
+	if next.numRequests != 3 || next.numFailures != 1 {
+		t.Errorf("next report: %d requests, %d failures, want 3 and 1", next.numRequests, next.numFailures)
+	}
+	if run := h.runTable().total(); run.numRequests != 3 || run.numFailures != 1 {
+		t.Errorf("run totals: %d requests, %d failures, want 3 and 1", run.numRequests, run.numFailures)
+	}
+	if again := h.collect(); !again.empty() {
+		t.Errorf("a kept report went out twice: %+v", again.total())
+	}
+}

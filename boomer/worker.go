@@ -69,6 +69,9 @@ type worker struct {
 	// sentRequests and sentFailures add up the reports of this test that
 	// were handed to the connection, for the totals logged at its end.
 	sentRequests, sentFailures atomic.Int64
+	// unsentReports counts the reports of this test the master did not
+	// take; their stats went with a later report.
+	unsentReports atomic.Int64
 }
 
 func (w *worker) setState(s string) {
@@ -119,7 +122,9 @@ func (b *Boomer) runWorker(ctx context.Context, p *pool) error {
 			return nil
 		}
 		tries++
-		conn, err := dialMaster(ctx, b.opts.MasterHost, b.opts.MasterPort, b.nodeID, connectTimeout)
+		// A send may take as long as the master may stay silent: a master
+		// that takes nothing for that long is silent too.
+		conn, err := dialMaster(ctx, b.opts.MasterHost, b.opts.MasterPort, b.nodeID, connectTimeout, b.opts.HeartbeatTimeout)
 		if err != nil {
 			wait = min(max(2*wait, time.Second), maxBackoff)
 			log.Warn("cannot reach master", "try", tries, "err", err, "retry_in", wait)
@@ -325,7 +330,11 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 					}
 				}
 			case "heartbeat":
-				masterBeat.Store(time.Now().UnixNano())
+				if masterBeat.Swap(time.Now().UnixNano()) == 0 {
+					// From now on a silent master is noticed; before the
+					// first heartbeat it may be one that sends none.
+					b.log.Info("master sends heartbeats", "timeout", b.opts.HeartbeatTimeout)
+				}
 			case "spawn", "stop":
 				if holding {
 					held = append(held, m)
@@ -407,9 +416,10 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 		w.lastCPU.Store(math.Float64bits(b.cpu.cpuPercent()))
 		w.heartbeat(conn)
 	}
-	// A master answers each heartbeat, and only a master that has answered
-	// one can be judged silent: the first goes at once, so that a master
-	// frozen a moment after the ack is still noticed.
+	// The first heartbeat goes at once: a master that sends heartbeats
+	// answers it, and only a master that has answered can be judged
+	// silent, so the sooner it answers, the shorter the time in which a
+	// master frozen early would go unnoticed.
 	beatNow()
 	for {
 		select {
@@ -458,27 +468,43 @@ func (w *worker) sendException(conn *masterConn, e exception) {
 	}
 }
 
-// report sends the stats collected since the previous report.
-func (w *worker) report(conn *masterConn) error {
+// report sends the stats collected since the previous report. Stats the
+// master did not take are kept for the next report, on this connection or
+// the next one (a Python worker loses them).
+func (w *worker) report(conn *masterConn) error { return w.sendStats(conn, false) }
+
+// sendStats is report; a final report counts no users, as they are being
+// stopped.
+func (w *worker) sendStats(conn *masterConn, final bool) error {
 	rep := w.b.stats.collect()
 	stats, total, errs := rep.serialize()
 	w.mu.Lock()
 	target := w.lastTarget
 	w.mu.Unlock()
+	users, classes := int64(w.p.total()), w.p.counts(target)
+	if final {
+		users = 0
+		for name := range classes {
+			classes[name] = 0
+		}
+	}
 	err := conn.send("stats", map[string]any{
 		"stats":              stats,
 		"stats_total":        total,
 		"errors":             errs,
-		"user_count":         int64(w.p.total()),
-		"user_classes_count": w.p.counts(target),
+		"user_count":         users,
+		"user_classes_count": classes,
 	})
-	if err == nil {
-		tot := rep.total()
-		w.sentRequests.Add(tot.numRequests)
-		w.sentFailures.Add(tot.numFailures)
-		w.b.log.Debug("stats sent", "requests", tot.numRequests, "failures", tot.numFailures)
+	tot := rep.total()
+	if err != nil {
+		w.b.stats.keep(rep)
+		w.unsentReports.Add(1)
+		return fmt.Errorf("%w (kept for the next report: %d requests, %d failures)", err, tot.numRequests, tot.numFailures)
 	}
-	return err
+	w.sentRequests.Add(tot.numRequests)
+	w.sentFailures.Add(tot.numFailures)
+	w.b.log.Debug("stats sent", "requests", tot.numRequests, "failures", tot.numFailures)
+	return nil
 }
 
 // logTotals logs what this worker counted in the test that ends, and how
@@ -488,7 +514,8 @@ func (w *worker) logTotals(why string) {
 	run := w.b.stats.runTable().total()
 	w.b.log.Info("test totals", "why", why,
 		"requests", run.numRequests, "failures", run.numFailures,
-		"sent_requests", w.sentRequests.Load(), "sent_failures", w.sentFailures.Load())
+		"sent_requests", w.sentRequests.Load(), "sent_failures", w.sentFailures.Load(),
+		"unsent_reports", w.unsentReports.Load())
 }
 
 // spawn handles the master's absolute per-class user counts.
@@ -528,6 +555,7 @@ func (w *worker) spawn(conn *masterConn, data any) {
 		b.stats.reset()
 		w.sentRequests.Store(0)
 		w.sentFailures.Store(0)
+		w.unsentReports.Store(0)
 		b.excMu.Lock()
 		clear(b.excCount)
 		b.excMu.Unlock()
@@ -647,14 +675,17 @@ func (w *worker) stop(conn *masterConn) {
 // shutdown stops the users and sends the last stats; sayQuit tells the
 // master this worker leaves on its own. A master that says quit waits only
 // half a second for final reports before it exits, so the report leaves
-// first: the users are told to stop, the stats sealed and sent at once,
-// and only then are the users waited for.
+// first: the stats are sealed and sent at once, and only then are the
+// users told to stop and waited for. Stopping hundreds of users first (and
+// the report contending with their exits) took most of that half second
+// on a busy machine; the users run on while the report leaves, but what
+// they record is dropped, as a Python worker's killed users' is.
 func (w *worker) shutdown(conn *masterConn, sayQuit bool) {
-	runs := w.p.stopAll(w.stopTimeout)
 	w.b.stats.seal()
-	if err := w.report(conn); err != nil {
+	if err := w.sendStats(conn, true); err != nil {
 		w.b.log.Warn("cannot send final stats", "err", err)
 	}
+	runs := w.p.stopAll(w.stopTimeout)
 	w.logTotals("quit")
 	if left := waitRuns(runs, w.stopTimeout+stopGrace); left > 0 {
 		w.b.log.Warn("users still running after stop: a task or on_stop ignores User.Ctx", "users", left)

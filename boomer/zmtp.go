@@ -126,6 +126,15 @@ type limitConn struct {
 	handshake bool    // until the first command has been read
 	err       error   // sticky: once the stream is refused
 	refused   atomic.Pointer[FrameTooLargeError]
+	written   atomic.Int64 // bytes written, so a send can tell it reached the wire
+}
+
+// Write counts what it wrote: zmq4 drops a message silently once it has
+// removed a closed connection, and its sender must not count that as sent.
+func (c *limitConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
 }
 
 func newLimitConn(c net.Conn, max uint64, timeout time.Duration) *limitConn {

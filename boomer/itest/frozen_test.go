@@ -35,7 +35,8 @@ func requestsServed(t *testing.T, admin string) float64 {
 }
 
 // A master frozen with SIGSTOP keeps its port open (the kernel completes
-// connects) and says nothing: the worker notices the missing heartbeats,
+// connects) and says nothing: the worker notices the missing heartbeats
+// (or a send the master no longer takes),
 // its dials to the frozen master time out in the handshake, and once the
 // master has been gone for the master-gone timeout (60 s) the users stop
 // and the target gets no more requests.
@@ -54,6 +55,13 @@ func TestFrozenMasterStopsTheUsers(t *testing.T) {
 		return n > 0, fmt.Sprintf("%v requests", n)
 	})
 
+	// Only a master known to send heartbeats can be judged silent (older
+	// ones send none): frozen before its first answer, it would look like
+	// one of those.
+	eventually(t, 30*time.Second, "the master's first heartbeat", func() (bool, string) {
+		out := worker.Out.String()
+		return strings.Contains(out, "master sends heartbeats"), testbin.Tail(out, 5)
+	})
 	master.Signal(syscall.SIGSTOP)
 	defer master.Signal(syscall.SIGCONT)
 	eventually(t, 120*time.Second, "the worker to stop its users", func() (bool, string) {
@@ -61,6 +69,9 @@ func TestFrozenMasterStopsTheUsers(t *testing.T) {
 		return strings.Contains(out, "master gone too long, stopping users"), testbin.Tail(out, 5)
 	})
 	out := worker.Out.String()
+	if !strings.Contains(out, "no heartbeat from master for") && !strings.Contains(out, "it stopped reading") {
+		t.Errorf("the worker did not notice the frozen master on its connection:\n%s", testbin.Tail(out, 20))
+	}
 	if !strings.Contains(out, "no ZMTP handshake from master within 5s") {
 		t.Errorf("the worker's dials to the frozen master were not logged as such:\n%s", testbin.Tail(out, 20))
 	}

@@ -28,7 +28,16 @@ type run struct {
 	fds        int            // the worker's open-files limit; 0 leaves it
 	env        []string       // more environment for the worker, e.g. a CA bundle
 	workers    locusts.Locust // the Python worker's Locust, when not the master's
+	// stopFirst ends the test as the web UI's autostart does: the master
+	// says stop when the run time is up, and quit stopFirstQuit later.
+	// Headless, it says quit at once and gives reports half a second of
+	// its own scheduling (below).
+	stopFirst bool
 }
+
+// stopFirstQuit is --autoquit's wait for a stopFirst run: reports of the
+// stop arrive within it, however busy the machine.
+const stopFirstQuit = "3"
 
 // ran is what a run left: the CSV prefix and both processes.
 type ran struct {
@@ -43,6 +52,13 @@ func (r run) do(t *testing.T) ran {
 	out := ran{prefix: filepath.Join(t.TempDir(), "run")}
 	args := append([]string{"--headless", "--expect-workers", "1", "--csv", out.prefix, "-H", r.host,
 		"-u", strconv.Itoa(r.users), "-r", strconv.Itoa(r.users), "-t", r.runTime}, r.masterArgs...)
+	if r.stopFirst {
+		args[0] = "--autostart"
+		args = append(args, "--autoquit", stopFirstQuit,
+			// Port 0: the kernel picks one; a free port chosen beforehand can
+			// be taken meanwhile by the 200 users' connections.
+			"--web-host", "127.0.0.1", "--web-port", "0")
+	}
 	out.master = startMaster(t, "master "+r.locust.Version, r.locust, port, append(args, r.class)...)
 	if r.python {
 		args := []string{"-f", filepath.Join(testbin.Root(t), "locustfile.py"), "--worker",

@@ -154,6 +154,7 @@ type TargetSample struct {
 	Time                   float64 // Unix seconds
 	CPUSeconds             float64 // of the process tree so far (PREFIX_server.csv only)
 	WorkerCPUSeconds       float64 // of the busiest load generator so far (PREFIX_server.csv only)
+	WorkerWaitSeconds      float64 // its threads' time in the run queue so far (PREFIX_server.csv only)
 	MasterCPUSeconds       float64
 	LoadBusySeconds        float64 // the load generators' CPUs, busy and in all (PREFIX_server.csv only)
 	LoadSeconds            float64
@@ -186,7 +187,7 @@ func ReadTarget(path string) ([]TargetSample, error) {
 			r.fail(c["Timestamp"], "not a Unix time")
 		}
 		s := TargetSample{
-			Time: ts, CPUSeconds: math.NaN(), WorkerCPUSeconds: math.NaN(), MasterCPUSeconds: math.NaN(),
+			Time: ts, CPUSeconds: math.NaN(), WorkerCPUSeconds: math.NaN(), WorkerWaitSeconds: math.NaN(), MasterCPUSeconds: math.NaN(),
 			LoadBusySeconds: math.NaN(), LoadSeconds: math.NaN(), Answered: strings.TrimSpace(t.rec[c["Answered"]]) == "1", Error: r.str(c["Error"]),
 			OpenFDs: optional(r, c["Open FDs"]), MaxFDs: optional(r, c["Max FDs"]),
 			EMFILE: optional(r, c["EMFILE"]), OtherAcceptErr: optional(r, c["Other Accept Errors"]),
@@ -226,7 +227,8 @@ func ReadServer(path string) ([]TargetSample, error) {
 			RSS: optional(r, c["RSS Bytes"]), EMFILE: optional(r, c["EMFILE"]), Shed: optional(r, c["Connections Shed"]),
 			MaxFDs: math.NaN(), OtherAcceptErr: math.NaN(), Accepted: math.NaN(), CPU: math.NaN(),
 			WorkerCPUSeconds: opt(r, "Busiest Worker CPU Seconds"), MasterCPUSeconds: opt(r, "Master CPU Seconds"),
-			LoadBusySeconds: opt(r, "Load CPUs Busy Seconds"), LoadSeconds: opt(r, "Load CPUs Seconds"),
+			WorkerWaitSeconds: opt(r, "Busiest Worker Wait Seconds"),
+			LoadBusySeconds:   opt(r, "Load CPUs Busy Seconds"), LoadSeconds: opt(r, "Load CPUs Seconds"),
 		}
 		return s
 	})

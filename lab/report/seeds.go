@@ -48,7 +48,7 @@ func (r *Report) LoadSeeds() error {
 		if len(samples) > 1 {
 			sr.Server = window(samples, samples[0].Time, samples[len(samples)-1].Time)
 			gen := sr.Server.GeneratorCPU
-			sr.GeneratorBound = generatorBound(gen, sr.Server.LoadBusy, sr.Server.CPU)
+			sr.GeneratorBound = generatorBound(gen, sr.Server.GeneratorWait, sr.Server.LoadBusy, sr.Server.CPU)
 		} else {
 			sr.Server = window(nil, 0, 0)
 		}

@@ -41,8 +41,12 @@ var DefaultServiceLevel = ServiceLevel{MaxFailPct: 1, MaxP95: 1000, ConnectedSha
 // while the worker had work to do (above GeneratorWorking percent: a
 // starved generator limits the load as a slow one does, an idle one does
 // not); or, starved of a whole core, the worker above GeneratorBusy/2 and
-// GeneratorRatio times the server's CPU. Either way more load would have
-// needed more generator, not more server.
+// GeneratorRatio times the server's CPU. The worker's figure is its
+// demand where its run-queue wait was measured: the time it ran plus the
+// time it was ready to run and got no CPU, so that a generator starved by
+// other processes (little CPU, long waits) counts for what it wanted,
+// while an idle one (little CPU, short waits) stays idle. Either way more
+// load would have needed more generator, not more server.
 const (
 	GeneratorBusy    = 90.0
 	ServerIdle       = 70.0
@@ -71,15 +75,19 @@ func disturbed(s StepServer, gen float64) bool {
 	return !math.IsNaN(s.LoadBusy) && !math.IsNaN(gen) && s.LoadBusy >= DisturbedBusy && own < DisturbedOwn
 }
 
-func generatorBound(gen, loadBusy, server float64) bool {
+func generatorBound(gen, wait, loadBusy, server float64) bool {
 	idle := math.IsNaN(server) || server < ServerIdle
+	demand := gen
+	if !math.IsNaN(wait) && !math.IsNaN(gen) {
+		demand += wait
+	}
 	switch {
 	case !idle:
 		return false
-	case gen > GeneratorBusy, loadBusy > GeneratorBusy && gen > GeneratorWorking:
+	case demand > GeneratorBusy, loadBusy > GeneratorBusy && gen > GeneratorWorking:
 		return true
 	}
-	return gen > GeneratorBusy/2 && !math.IsNaN(server) && gen >= GeneratorRatio*server
+	return demand > GeneratorBusy/2 && !math.IsNaN(server) && demand >= GeneratorRatio*server
 }
 
 // StepServer is what the server paid over one step's window, from
@@ -97,6 +105,9 @@ type StepServer struct {
 	// window, % of a core, as bin/lab run read them from /proc.
 	GeneratorCPU float64 `json:"generator_cpu_pct"`
 	MasterCPU    float64 `json:"master_cpu_pct"`
+	// GeneratorWait is how long that generator's threads waited for a
+	// CPU, % of the window (NaN: not measured).
+	GeneratorWait float64 `json:"generator_wait_pct"`
 	// LoadBusy is how busy the load generators' CPUs were, % of their
 	// time, whoever kept them busy.
 	LoadBusy float64 `json:"load_cpus_busy_pct"`
@@ -268,7 +279,7 @@ func (r *Report) modelRun(run *locustcsv.Run) (meta.ModelRun, bool) {
 func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 	nan := math.NaN()
 	s := StepServer{CPU: nan, RSSMiB: nan, Threads: nan, Children: nan, FDs: nan, Active: nan, EMFILE: nan, Shed: nan,
-		GeneratorCPU: nan, MasterCPU: nan, LoadBusy: nan}
+		GeneratorCPU: nan, MasterCPU: nan, GeneratorWait: nan, LoadBusy: nan}
 	var before, first, last *locustcsv.TargetSample
 	var cpu []float64
 	peak := func(dst *float64, v float64) {
@@ -319,6 +330,7 @@ func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 	}
 	s.GeneratorCPU = rate(func(x *locustcsv.TargetSample) float64 { return x.WorkerCPUSeconds })
 	s.MasterCPU = rate(func(x *locustcsv.TargetSample) float64 { return x.MasterCPUSeconds })
+	s.GeneratorWait = rate(func(x *locustcsv.TargetSample) float64 { return x.WorkerWaitSeconds })
 	if busy, all := rate(func(x *locustcsv.TargetSample) float64 { return x.LoadBusySeconds }),
 		rate(func(x *locustcsv.TargetSample) float64 { return x.LoadSeconds }); all > 0 {
 		s.LoadBusy = 100 * busy / all
@@ -349,7 +361,7 @@ func window(samples []locustcsv.TargetSample, start, end float64) StepServer {
 // what the users saw.
 func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
 	s, sv := row.Step, row.Server
-	row.GeneratorBound = generatorBound(row.GeneratorCPU(), sv.LoadBusy, sv.CPU)
+	row.GeneratorBound = generatorBound(row.GeneratorCPU(), sv.GeneratorWait, sv.LoadBusy, sv.CPU)
 	row.Disturbed = disturbed(sv, row.GeneratorCPU())
 	var why []string
 	kinds := map[string]int{}

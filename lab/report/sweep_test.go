@@ -113,18 +113,23 @@ func TestDisturbedAndServedAgain(t *testing.T) {
 func TestGeneratorBound(t *testing.T) {
 	nan := math.NaN()
 	for _, c := range []struct {
-		gen, load, server float64
-		want              bool
+		gen, wait, load, server float64
+		want                    bool
 	}{
-		{98, nan, 5, true},     // the generator's core full, the server idle
-		{98, nan, 90, false},   // both busy: the server is measured too
-		{40, 97, 5, true},      // the generator's CPUs saturated by anything
-		{68, 60, 5, true},      // starved of a core, yet busier than the server many times
-		{30, 40, 5, false},     // a light load: nobody is the limit
-		{nan, nan, nan, false}, // nothing known
+		{98, nan, nan, 5, true},     // the generator's core full, the server idle
+		{98, nan, nan, 90, false},   // both busy: the server is measured too
+		{40, nan, 97, 5, true},      // the generator's CPUs saturated by anything
+		{68, nan, 60, 5, true},      // starved of a core, yet busier than the server many times
+		{30, nan, 40, 5, false},     // a light load: nobody is the limit
+		{17, 80, 100, 0.5, true},    // starved by other processes: it ran or waited to run all along
+		{11, 78, 100, 0.3, true},    // starved, blocked now and then on a server starved too, many times its demand
+		{17, 80, 100, 90, false},    // starved, but the server was busy too
+		{11, 78, 100, 30, false},    // starved, the server's CPU not far below
+		{3, 10, 100, 1, false},      // idle on a busy machine: its waits are short
+		{nan, nan, nan, nan, false}, // nothing known
 	} {
-		if got := generatorBound(c.gen, c.load, c.server); got != c.want {
-			t.Errorf("generatorBound(%v, %v, %v) = %v", c.gen, c.load, c.server, got)
+		if got := generatorBound(c.gen, c.wait, c.load, c.server); got != c.want {
+			t.Errorf("generatorBound(%v, %v, %v, %v) = %v", c.gen, c.wait, c.load, c.server, got)
 		}
 	}
 }
@@ -136,7 +141,7 @@ func TestWindow(t *testing.T) {
 	mk := func(at, cpu, active, emfile float64) locustcsv.TargetSample {
 		return locustcsv.TargetSample{Time: at, Answered: true, CPUSeconds: cpu, Active: active, EMFILE: emfile,
 			RSS: 1 << 20, Threads: 7, Children: 0, OpenFDs: active + 10, Shed: nan, CPU: nan,
-			WorkerCPUSeconds: at / 2, MasterCPUSeconds: nan, LoadBusySeconds: at * 0.95, LoadSeconds: at}
+			WorkerCPUSeconds: at / 2, WorkerWaitSeconds: at / 4, MasterCPUSeconds: nan, LoadBusySeconds: at * 0.95, LoadSeconds: at}
 	}
 	samples := []locustcsv.TargetSample{mk(98, 1, 5, 3), mk(100, 2, 50, 3), mk(105, 4, 60, 10), mk(110, 7, 40, 20), mk(115, 100, 999, 99)}
 	s := window(samples, 99, 110)
@@ -145,6 +150,9 @@ func TestWindow(t *testing.T) {
 	}
 	if math.Abs(s.CPU-50) > 0.01 || math.Abs(s.GeneratorCPU-50) > 0.01 || math.Abs(s.LoadBusy-95) > 0.01 {
 		t.Errorf("CPU %v %%, generator %v %%, load CPUs %v %%", s.CPU, s.GeneratorCPU, s.LoadBusy)
+	}
+	if math.Abs(s.GeneratorWait-25) > 0.01 {
+		t.Errorf("generator waited %v %% of the window, want 25", s.GeneratorWait)
 	}
 	if empty := window(nil, 0, 1); !math.IsNaN(empty.CPU) || !math.IsNaN(empty.Active) {
 		t.Errorf("no samples: %+v", empty)

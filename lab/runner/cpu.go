@@ -120,3 +120,38 @@ func (c *cpuClock) stop(pid int) *meta.CPUUse {
 
 // round3 keeps meta.json's seconds readable: milliseconds are plenty.
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// runQueueWait is how long, in seconds, process pid's threads have waited
+// in the kernel's run queue so far (the second field of each thread's
+// /proc/PID/task/TID/schedstat, in nanoseconds): time it was ready to run
+// and did not get a CPU. Beside its CPU time it tells a generator starved
+// by other processes from an idle one; both use little CPU.
+func runQueueWait(pid int) (float64, error) {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var ns float64
+	read := 0
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended since the listing
+		}
+		f := bytes.Fields(b)
+		if len(f) < 2 {
+			return 0, fmt.Errorf("%s/%s/schedstat: %q", dir, e.Name(), b)
+		}
+		v, err := strconv.ParseFloat(string(f[1]), 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s/%s/schedstat: %q", dir, e.Name(), b)
+		}
+		ns += v
+		read++
+	}
+	if read == 0 {
+		return 0, fmt.Errorf("process %d: no thread's schedstat", pid)
+	}
+	return ns / 1e9, nil
+}

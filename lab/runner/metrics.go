@@ -169,7 +169,8 @@ func (s *sampler) openSeries(path string, pid int) error {
 	for _, c := range seriesColumns {
 		head = append(head, c.head)
 	}
-	head = append(head, "Busiest Worker CPU Seconds", "Master CPU Seconds", "Load CPUs Busy Seconds", "Load CPUs Seconds")
+	head = append(head, "Busiest Worker CPU Seconds", "Master CPU Seconds", "Load CPUs Busy Seconds", "Load CPUs Seconds",
+		"Busiest Worker Wait Seconds")
 	s.w.Write(head)
 	s.w.Flush()
 	return s.w.Error()
@@ -211,11 +212,11 @@ func (s *sampler) sample() {
 	}
 	// The busiest worker so far: workers share the load evenly, so the
 	// one with the most CPU time is the one nearest its core's limit.
-	busiest, master := "", ""
+	busiest, master, busiestPid := "", "", 0
 	for _, pid := range s.workers {
 		if v, err := treeCPU(pid); err == nil {
 			if b, _ := strconv.ParseFloat(busiest, 64); busiest == "" || v > b {
-				busiest = strconv.FormatFloat(v, 'f', 2, 64)
+				busiest, busiestPid = strconv.FormatFloat(v, 'f', 2, 64), pid
 			}
 		}
 	}
@@ -232,6 +233,15 @@ func (s *sampler) sample() {
 	} else {
 		row = append(row, "", "")
 	}
+	// How long that worker waited for a CPU: starved, it used little CPU
+	// as an idle one does, but wanted more.
+	wait := ""
+	if busiestPid > 0 {
+		if v, err := runQueueWait(busiestPid); err == nil {
+			wait = strconv.FormatFloat(v, 'f', 3, 64)
+		}
+	}
+	row = append(row, wait)
 	s.w.Write(row)
 	s.w.Flush()
 }

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,5 +257,22 @@ func TestReadStatOddNames(t *testing.T) {
 	ppid, ticks, err := readStat(p)
 	if err != nil || ppid != 7 || ticks != 205 {
 		t.Fatalf("readStat = %d, %d, %v; want 7, 205, nil", ppid, ticks, err)
+	}
+}
+
+// A process's run-queue wait sums its threads' schedstat; this test's own
+// process has several threads and has run, so it reads; a process that is
+// gone is an error, not 0.
+func TestRunQueueWait(t *testing.T) {
+	w, err := runQueueWait(os.Getpid())
+	if err != nil || w < 0 || math.IsNaN(w) {
+		t.Fatalf("runQueueWait(self) = %v, %v", w, err)
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runQueueWait(cmd.Process.Pid); err == nil {
+		t.Error("a reaped process's wait read without an error")
 	}
 }
