@@ -127,4 +127,9 @@ type Options struct {
 	MasterGoneTimeout time.Duration
 	// ReportInterval is the stats reporting period; 0 means 3s as Locust.
 	ReportInterval time.Duration
+	// Ports is how many connections the users can hold to one target
+	// address at once: the ephemeral ports of the addresses they dial
+	// from. Asking for more users is warned about before they start; 0:
+	// not checked.
+	Ports int
 }

@@ -6,21 +6,25 @@
 # pinned to core 0. Each generator in turn gets core 1 to itself: wrk, the Go
 # worker (bin/boomer, with its Locust master, running HammerUser), Locust's
 # FastHttpUser and Locust's HttpUser (one process each, headless). The table
-# gives requests/s and the ratio to wrk. Then 10,000 LabUsers run on one Go
-# worker and its peak resident memory is reported.
+# gives requests/s and the ratio to wrk. Then LabUsers (a page every 1 to 5
+# s) wait on one Go worker, 1,000, 10,000 and as many as the open-files
+# limit allows, each count a run of its own: the table gives the worker's
+# resident memory, per user, and the slope (what each user past the first
+# thousand costs, the runtime's own memory left out).
 #
 # Environment: TARGET=fasthttp|nginx  USERS=50 (connections/users per
 # generator)  DURATION=15 (seconds per generator)  MEM_USERS=10000
-# MEM_SECONDS=60  MEM_SPAWN_RATE=1000  LOCUST=.venv/bin/locust
+# MEM_SECONDS=40  MEM_SPAWN_RATE=2000  MEM_COUNTS="1000 10000 N" (user counts
+# of the memory rows; N, the default's last, is the largest the open-files
+# limit allows)  ONLY=mem (skip the throughput table)  LOCUST=.venv/bin/locust
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=${TARGET:-fasthttp}
 USERS=${USERS:-50}
 DURATION=${DURATION:-15}
-MEM_USERS=${MEM_USERS:-10000}
-MEM_SECONDS=${MEM_SECONDS:-60}
-MEM_SPAWN_RATE=${MEM_SPAWN_RATE:-1000}
+MEM_SECONDS=${MEM_SECONDS:-40}
+MEM_SPAWN_RATE=${MEM_SPAWN_RATE:-2000}
 LOCUST=${LOCUST:-.venv/bin/locust}
 
 die() { echo "bench-worker: $*" >&2; exit 1; }
@@ -30,12 +34,15 @@ command -v taskset >/dev/null || die "taskset is missing (util-linux)"
 command -v wrk >/dev/null || die "wrk is missing: run scripts/setup.sh"
 [ -x "$LOCUST" ] || die "$LOCUST is missing: run scripts/setup.sh"
 case "$TARGET" in fasthttp|nginx) ;; *) die "TARGET=$TARGET: want fasthttp or nginx" ;; esac
-for v in USERS DURATION MEM_USERS MEM_SECONDS MEM_SPAWN_RATE; do
+for v in USERS DURATION MEM_SECONDS MEM_SPAWN_RATE; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: want a positive whole number"
 done
 if [ ! -x bin/target ] || [ ! -x bin/boomer ]; then
   go build -o bin/ ./targets/cmd/target ./boomer/cmd/boomer
 fi
+
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] && hard=1048576
 
 work=$(mktemp -d)
 pids=()
@@ -60,6 +67,7 @@ start_target() {
     mkdir -p "$work/nginx"
     cat >"$work/nginx/nginx.conf" <<EOF
 worker_processes 1;
+worker_rlimit_nofile 20500;
 daemon off;
 error_log $work/nginx/error.log;
 pid $work/nginx/nginx.pid;
@@ -84,7 +92,7 @@ EOF
     done
     die "nginx did not start: $(cat "$work/nginx/error.log" 2>/dev/null)"
   else
-    taskset -c 0 bin/target --model fasthttp --addr 127.0.0.1:0 --docroot targets/www >"$work/target.out" 2>&1 &
+    taskset -c 0 bin/target --model fasthttp --addr 127.0.0.1:0 --max-fds "$hard" --docroot targets/www >"$work/target.out" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do
       URL=$(sed -n 's/^listening on \([^ ]*\) .*/http:\/\/\1/p' "$work/target.out")
@@ -128,6 +136,7 @@ echo "bench-worker: target $TARGET at $URL on core 0; each generator on core 1, 
 
 declare -A rps fails
 
+if [ "${ONLY:-}" != mem ]; then
 echo "bench-worker: wrk" >&2
 out=$(taskset -c 1 wrk -t1 -c"$USERS" -d"${DURATION}s" "$URL/")
 rps[wrk]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
@@ -171,36 +180,72 @@ echo "| wrk | ${rps[wrk]} | 1.000 | ${fails[wrk]} |"
 echo "| bin/boomer (Go worker, Locust $locust_version master) | ${rps[boomer]} | $(ratio "${rps[boomer]}") | ${fails[boomer]} |"
 echo "| Locust $locust_version FastHttpUser | ${rps[fast]} | $(ratio "${rps[fast]}") | ${fails[fast]} |"
 echo "| Locust $locust_version HttpUser | ${rps[http]} | $(ratio "${rps[http]}") | ${fails[http]} |"
+fi
 
-echo "bench-worker: $MEM_USERS LabUsers on one Go worker for ${MEM_SECONDS}s" >&2
-mport=$(free_port)
-taskset -c 1 bin/boomer --master-port "$mport" --loglevel WARNING 2>"$work/mem.err" &
-bpid=$!
-pids+=("$bpid")
-peak_file="$work/peak"
-echo 0 >"$peak_file"
-(
-  # VmHWM is the kernel's own high-water mark of the resident set.
-  while kill -0 "$bpid" 2>/dev/null; do
-    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$bpid/status" 2>/dev/null || true)
-    [ -n "$hwm" ] && echo "$hwm" >"$peak_file"
-    sleep 1
-  done
-) &
-sampler=$!
-pids+=("$sampler")
-taskset -c 1 "$LOCUST" -f locustfile.py --master --master-bind-host 127.0.0.1 --master-bind-port "$mport" \
-  --headless --expect-workers 1 -u "$MEM_USERS" -r "$MEM_SPAWN_RATE" -t "${MEM_SECONDS}s" -H "$URL" \
-  --only-summary --csv "$work/mem" LabUser >"$work/mem.out" 2>&1 || true
-wait "$bpid" || die "bin/boomer failed: $(tail -5 "$work/mem.err")"
-wait "$sampler" 2>/dev/null || true
-peak_kib=$(cat "$peak_file")
-mem_reqs=$(python3 -c 'import csv,sys; print(next(r["Request Count"] for r in csv.DictReader(open(sys.argv[1])) if r["Name"]=="Aggregated"))' "$work/mem_stats.csv")
+# mem_run USERS sets RSS_KIB to the Go worker's resident memory once USERS
+# LabUsers have all started and waited for MEM_SECONDS: the median of its
+# samples over the hold's second half, so that the ramp's burst of
+# requests in flight is over and what is left is what waiting users cost.
+mem_run() {
+  local users=$1 mport bpid
+  echo "bench-worker: $users LabUsers on one Go worker, held ${MEM_SECONDS}s" >&2
+  mport=$(free_port)
+  taskset -c 1 bin/boomer --master-port "$mport" --loglevel WARNING 2>"$work/mem.err" &
+  bpid=$!
+  pids+=("$bpid")
+  local ramp=$(( (users + MEM_SPAWN_RATE - 1) / MEM_SPAWN_RATE ))
+  : >"$work/rss"
+  (
+    sleep $(( ramp + 2 + MEM_SECONDS / 2 ))
+    while kill -0 "$bpid" 2>/dev/null; do
+      awk '/^VmRSS:/ {print $2}' "/proc/$bpid/status" 2>/dev/null >>"$work/rss" || true
+      sleep 1
+    done
+  ) &
+  local sampler=$!
+  pids+=("$sampler")
+  taskset -c 1 "$LOCUST" -f locustfile.py --master --master-bind-host 127.0.0.1 --master-bind-port "$mport" \
+    --headless --expect-workers 1 -u "$users" -r "$MEM_SPAWN_RATE" -t "$(( ramp + 2 + MEM_SECONDS ))s" -H "$URL" \
+    --only-summary --csv "$work/mem" LabUser >"$work/mem.out" 2>&1 || true
+  wait "$bpid" || die "bin/boomer failed: $(tail -5 "$work/mem.err")"
+  wait "$sampler" 2>/dev/null || true
+  RSS_KIB=$(sort -n "$work/rss" | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}')
+  [ -n "$RSS_KIB" ] || die "no memory sample of the worker with $users users"
+  MEM_REQS=$(python3 -c 'import csv,sys; print(next(r["Request Count"] for r in csv.DictReader(open(sys.argv[1])) if r["Name"]=="Aggregated"))' "$work/mem_stats.csv")
+  MEM_FAILS=$(failures_from_csv "$work/mem_stats.csv")
+}
+
+# The largest count: what one worker's descriptors and the target's allow
+# (one connection each, and a few hundred to spare), in whole thousands,
+# and no more than one source address reaches one port with.
+ports=$(awk '{print $2 - $1 + 1}' /proc/sys/net/ipv4/ip_local_port_range)
+max_users=$(( (hard < ports ? hard : ports) - 500 ))
+max_users=$(( max_users / 1000 * 1000 ))
+[ "$max_users" -gt 10000 ] || die "the open-files hard limit $hard leaves no room for more than 10000 users"
+counts="1000 10000 $max_users"
+[ -n "${MEM_COUNTS:-}" ] && counts=$MEM_COUNTS
+
+declare -A rss reqs failed
+for u in $counts; do
+  mem_run "$u"
+  rss[$u]=$RSS_KIB
+  reqs[$u]=$MEM_REQS
+  failed[$u]=$MEM_FAILS
+done
 
 echo
-echo "## Memory: $MEM_USERS LabUsers on one Go worker, ${MEM_SECONDS}s"
+echo "## Memory: LabUsers on one Go worker, resident set after ${MEM_SECONDS}s of waiting users"
 echo
-echo "| users | requests | failures | peak RSS | per user |"
-echo "| ---: | ---: | ---: | ---: | ---: |"
-awk -v u="$MEM_USERS" -v k="$peak_kib" -v r="$mem_reqs" -v f="$(failures_from_csv "$work/mem_stats.csv")" \
-  'BEGIN { printf "| %d | %d | %d | %.1f MiB | %.1f KiB |\n", u, r, f, k / 1024, k / u }'
+echo "| users | requests | failures | RSS | per user | slope from the first row |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+first=""
+for u in $counts; do
+  slope="-"
+  if [ -n "$first" ]; then
+    slope=$(awk -v a="${rss[$u]}" -v b="${rss[$first]}" -v ua="$u" -v ub="$first" 'BEGIN { printf "%.1f KiB", (a - b) / (ua - ub) }')
+  else
+    first=$u
+  fi
+  awk -v u="$u" -v k="${rss[$u]}" -v r="${reqs[$u]}" -v f="${failed[$u]}" -v s="$slope" \
+    'BEGIN { printf "| %d | %d | %d | %.1f MiB | %.1f KiB | %s |\n", u, r, f, k / 1024, k / u, s }'
+done

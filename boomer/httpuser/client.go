@@ -49,6 +49,9 @@ type Options struct {
 	ResponseTimeout time.Duration
 	// UserAgent is sent with every request; empty means "serverlab-boomer".
 	UserAgent string
+	// Sources, when not nil, are the local addresses users dial from, one
+	// each, in turn (see Sources).
+	Sources *Sources
 	// MaxBody is the most body bytes a response may have; a longer one is
 	// a failure (BodyTooLargeError) and its connection is dropped, as
 	// curl's --max-filesize does. 0 means DefaultMaxBody. Bodies are
@@ -66,21 +69,47 @@ const DefaultMaxBody = 16 << 20
 type Client struct {
 	ctx    context.Context // ends dials and requests of a stopped user
 	opts   Options
-	addr   string // host:port to dial
-	host   string // the Host header
-	prefix string // the base URL's path, prepended to every request path
-	dialer net.Dialer
+	addr   string       // host:port to dial
+	host   string       // the Host header
+	prefix string       // the base URL's path, prepended to every request path
+	local  *net.TCPAddr // the source address to dial from; nil: the kernel's choice
 
-	mu     sync.Mutex // guards conn and done against the context's closer
-	conn   *countingConn
-	done   bool
-	closed chan struct{} // closed with done
-	stop   func() bool
-	br     *bufio.Reader
-	bw     *bufio.Writer
+	mu   sync.Mutex // guards conn and done against the context's closer
+	conn *countingConn
+	done bool
+	stop func() bool
+}
 
+// exchange is what one request needs and a waiting user does not: the
+// buffered reader and writer, the request and response heads, and the
+// copy of a response's first bytes that names a malformed one. Users take
+// one from a pool for a request and give it back after, as fasthttp's own
+// client does, so that a user between requests holds its connection and
+// little else: 10,000 waiting users share the few exchanges in flight.
+type exchange struct {
+	br   *bufio.Reader
+	bw   *bufio.Writer
 	req  fasthttp.Request
-	resp fasthttp.Response
+	resp fasthttp.ResponseHeader
+	head [headSize]byte
+}
+
+var exchanges = sync.Pool{New: func() any {
+	return &exchange{br: bufio.NewReaderSize(nil, 4096), bw: bufio.NewWriterSize(nil, 512)}
+}}
+
+func getExchange(conn *countingConn) *exchange {
+	x := exchanges.Get().(*exchange)
+	x.br.Reset(conn)
+	x.bw.Reset(conn)
+	return x
+}
+
+// putExchange gives x back; nothing of it may be used afterwards.
+func putExchange(x *exchange) {
+	x.br.Reset(nil)
+	x.bw.Reset(nil)
+	exchanges.Put(x)
 }
 
 // New makes a client for the base URL base (http://host[:port][/prefix]).
@@ -113,9 +142,8 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 		addr:   net.JoinHostPort(u.Hostname(), port),
 		host:   u.Host,
 		prefix: strings.TrimSuffix(u.Path, "/"),
-		dialer: net.Dialer{Timeout: opts.ConnectTimeout},
+		local:  opts.Sources.next(),
 	}
-	c.closed = make(chan struct{})
 	c.stop = context.AfterFunc(ctx, func() { c.Close() })
 	return c, nil
 }
@@ -124,9 +152,6 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.done {
-		close(c.closed)
-	}
 	c.done = true
 	if c.stop != nil {
 		c.stop()
@@ -178,13 +203,13 @@ func (c *Client) GET(r Recorder, path, name string) error {
 // waits here.
 const minFailedDial = 10 * time.Millisecond
 
-// pause waits d, or less if the client is closed meanwhile.
+// pause waits d, or less if the user is stopped meanwhile.
 func (c *Client) pause(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-c.closed:
+	case <-c.ctx.Done():
 	}
 }
 
@@ -200,14 +225,12 @@ func (c *Client) do(path, name string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	x := getExchange(conn)
+	defer putExchange(x)
 	// urllib3 sends the request under the connect timeout and reads the
 	// response under the read timeout; so does this client.
-	if c.opts.ConnectTimeout > 0 {
-		conn.SetWriteDeadline(time.Now().Add(c.opts.ConnectTimeout))
-	} else {
-		conn.SetWriteDeadline(time.Time{})
-	}
-	req := &c.req
+	conn.armWrite(c.opts.ConnectTimeout)
+	req := &x.req
 	req.Reset()
 	req.Header.SetMethod("GET")
 	req.SetRequestURI(c.prefix + path)
@@ -217,10 +240,10 @@ func (c *Client) do(path, name string) (int64, error) {
 	if c.opts.Close {
 		req.SetConnectionClose()
 	}
-	conn.startResponse(c.opts.ResponseTimeout)
-	werr := req.Write(c.bw)
+	conn.startResponse(x.head[:0])
+	werr := req.Write(x.bw)
 	if werr == nil {
-		werr = c.bw.Flush()
+		werr = x.bw.Flush()
 	}
 	// urllib3 ignores a broken pipe or a reset while sending and reads
 	// what the server said before it closed: an answer, or the error the
@@ -229,13 +252,13 @@ func (c *Client) do(path, name string) (int64, error) {
 		c.drop()
 		return 0, c.wireError(werr, conn)
 	}
-	resp := &c.resp
-	resp.Reset()
-	if err := readHead(&resp.Header, c.br); err != nil {
+	h := &x.resp
+	h.Reset()
+	if err := readHead(h, x.br); err != nil {
 		c.drop()
 		return 0, c.wireError(err, conn)
 	}
-	n, untilClose, err := readBody(&resp.Header, c.br, c.opts.MaxBody)
+	n, untilClose, err := readBody(h, x.br, c.opts.MaxBody)
 	if err != nil {
 		c.drop()
 		var big *BodyTooLargeError
@@ -244,11 +267,15 @@ func (c *Client) do(path, name string) (int64, error) {
 		}
 		return 0, c.wireError(err, conn)
 	}
-	if werr != nil || untilClose || c.opts.Close || resp.Header.ConnectionClose() {
+	// Bytes past the response were not asked for: the connection is out of
+	// step with the server (as dropped says of such bytes on the socket),
+	// and they cannot wait in a buffer that goes back to the pool.
+	if werr != nil || untilClose || c.opts.Close || h.ConnectionClose() || x.br.Buffered() > 0 {
 		c.drop()
 	}
-	if status := resp.StatusCode(); status >= 400 && status < 600 {
-		return n, &StatusError{Status: status, Reason: string(resp.Header.StatusMessage()), URL: name}
+	conn.head = nil
+	if status := h.StatusCode(); status >= 400 && status < 600 {
+		return n, &StatusError{Status: status, Reason: string(h.StatusMessage()), URL: name}
 	}
 	return n, nil
 }
@@ -280,7 +307,11 @@ func readBody(h *fasthttp.ResponseHeader, br *bufio.Reader, max int64) (n int64,
 		if int64(cl) > max {
 			return 0, false, &BodyTooLargeError{Max: max, Announced: int64(cl)}
 		}
-		n, err = io.CopyN(io.Discard, br, int64(cl))
+		// Discard reads through the reader's own buffer: no copy, no
+		// allocation, and one read for a body that came with its head.
+		var d int
+		d, err = br.Discard(cl)
+		n = int64(d)
 		if err == io.EOF {
 			err = &IncompleteReadError{Read: n, Expected: int64(cl) - n}
 		}
@@ -347,8 +378,8 @@ func (c *Client) connection() (*countingConn, error) {
 	if conn != nil {
 		// The last response's read deadline may have passed while the user
 		// waited; the check below must see the socket, not the deadline.
-		conn.Conn.SetReadDeadline(time.Time{})
-		if !dropped(conn.Conn) {
+		conn.armRead(time.Now())
+		if !dropped(conn.raw) {
 			return conn, nil
 		}
 	}
@@ -357,7 +388,11 @@ func (c *Client) connection() (*countingConn, error) {
 	}
 	// The user's context ends a dial in progress: a user being stopped
 	// must not wait out the connect timeout in a full backlog.
-	nc, err := c.dialer.DialContext(c.ctx, "tcp", c.addr)
+	d := net.Dialer{Timeout: c.opts.ConnectTimeout}
+	if c.local != nil {
+		d.LocalAddr, d.Control = c.local, bindAddressNoPort
+	}
+	nc, err := d.DialContext(c.ctx, "tcp", c.addr)
 	if err != nil {
 		if c.ctx.Err() != nil {
 			return nil, ErrClosed
@@ -367,7 +402,10 @@ func (c *Client) connection() (*countingConn, error) {
 		}
 		return nil, &dialError{err}
 	}
-	conn = &countingConn{Conn: nc}
+	conn = &countingConn{Conn: nc, timeout: c.opts.ResponseTimeout}
+	if sc, ok := nc.(syscall.Conn); ok {
+		conn.raw, _ = sc.SyscallConn()
+	}
 	c.mu.Lock()
 	if c.done {
 		c.mu.Unlock()
@@ -376,13 +414,6 @@ func (c *Client) connection() (*countingConn, error) {
 	}
 	c.conn = conn
 	c.mu.Unlock()
-	if c.br == nil {
-		c.br = bufio.NewReaderSize(conn, 4096)
-		c.bw = bufio.NewWriterSize(conn, 512)
-	} else {
-		c.br.Reset(conn)
-		c.bw.Reset(conn)
-	}
 	return conn, nil
 }
 
@@ -472,18 +503,13 @@ func latin1(b []byte) string {
 
 // dropped reports whether the peer closed (or sent unasked-for bytes on) a
 // kept-alive connection, without waiting: a non-blocking MSG_PEEK.
-func dropped(conn net.Conn) bool {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
+func dropped(rc syscall.RawConn) bool {
+	if rc == nil {
 		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return true
 	}
 	gone := false
 	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		gone = n > 0 || (n == 0 && err == nil) || (err != nil && err != unix.EAGAIN && err != unix.EINTR)
 		return true
@@ -501,29 +527,68 @@ const headSize = 1024
 
 // countingConn remembers what the reads of one response saw, because
 // fasthttp folds every error on a response's first byte into io.EOF and
-// does not say how much of a body came; it also arms the read deadline
-// before each read, which makes the response timeout one per wait.
+// does not say how much of a body came; it also keeps the read deadline
+// ahead of each read, which makes the response timeout one per wait.
 type countingConn struct {
 	net.Conn
-	timeout time.Duration
+	raw     syscall.RawConn // for dropped; nil when the Conn has none
+	timeout time.Duration   // the response timeout; 0: none
+	readDL  time.Time       // the read deadline set last
+	writeDL time.Time       // the write deadline set last
 	read    int64
 	err     error
-	head    []byte
-	buf     [headSize]byte
+	head    []byte // the response's first bytes, into the exchange's buffer
 }
 
-// startResponse resets what is remembered, before a request is sent.
-func (c *countingConn) startResponse(timeout time.Duration) {
-	c.timeout, c.read, c.err, c.head = timeout, 0, nil, c.buf[:0]
+// startResponse resets what is remembered, before a request is sent;
+// head is where the response's first bytes go.
+func (c *countingConn) startResponse(head []byte) {
+	c.read, c.err, c.head = 0, nil, head
+}
+
+// Deadlines are moved lazily: a deadline is set only when the one in place
+// would end the wait at hand sooner than the timeout, and then a little
+// further than needed, so that a user making thousands of requests a
+// second sets one every deadlineSlack instead of one per read and write
+// (each is a lock and a timer change in the runtime's poller). A wait is
+// never cut before the timeout; a silence fails after the timeout and at
+// most deadlineSlack more.
+func deadlineSlack(timeout time.Duration) time.Duration {
+	return min(timeout/8, 100*time.Millisecond)
+}
+
+// armRead makes the read deadline at least the response timeout from now.
+func (c *countingConn) armRead(now time.Time) {
+	if c.timeout <= 0 || !c.readDL.Before(now.Add(c.timeout)) {
+		return
+	}
+	c.readDL = now.Add(c.timeout + deadlineSlack(c.timeout))
+	c.Conn.SetReadDeadline(c.readDL)
+}
+
+// armWrite makes the write deadline at least timeout from now, or clears
+// it for a timeout of 0.
+func (c *countingConn) armWrite(timeout time.Duration) {
+	if timeout <= 0 {
+		if !c.writeDL.IsZero() {
+			c.writeDL = time.Time{}
+			c.Conn.SetWriteDeadline(c.writeDL)
+		}
+		return
+	}
+	now := time.Now()
+	if !c.writeDL.Before(now.Add(timeout)) {
+		return
+	}
+	c.writeDL = now.Add(timeout + deadlineSlack(timeout))
+	c.Conn.SetWriteDeadline(c.writeDL)
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
-	if c.timeout > 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
-	}
+	c.armRead(time.Now())
 	n, err := c.Conn.Read(p)
 	c.read += int64(n)
-	if room := headSize - len(c.head); room > 0 && n > 0 {
+	if room := cap(c.head) - len(c.head); room > 0 && n > 0 {
 		c.head = append(c.head, p[:min(n, room)]...)
 	}
 	if err != nil {

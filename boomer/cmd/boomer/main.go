@@ -86,6 +86,7 @@ func runUsers(ctx context.Context, cfg *config, stdout, stderr io.Writer, log *s
 		MaxRPS:      cfg.maxRPS,
 		ResolveHost: hostResolver(cfg.targetURL, cfg.host),
 		Logger:      log,
+		Ports:       max(len(cfg.sources), 1) * httpuser.EphemeralPorts(),
 	}
 	classes := userClasses(httpOptionsFor(cfg), nil)
 	var b *boomer.Boomer
@@ -108,7 +109,11 @@ func runUsers(ctx context.Context, cfg *config, stdout, stderr io.Writer, log *s
 }
 
 func httpOptionsFor(cfg *config) httpuser.Options {
-	return httpuser.Options{Close: cfg.close, ConnectTimeout: cfg.connectTimeout, ResponseTimeout: cfg.responseTimeout, MaxBody: cfg.maxBody}
+	o := httpuser.Options{Close: cfg.close, ConnectTimeout: cfg.connectTimeout, ResponseTimeout: cfg.responseTimeout, MaxBody: cfg.maxBody}
+	if len(cfg.sources) > 0 {
+		o.Sources = httpuser.NewSources(cfg.sources)
+	}
+	return o
 }
 
 func writeHeapProfile(path string) error {
