@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,37 +81,27 @@ type Client struct {
 	stop func() bool
 }
 
-// exchange is what one request needs and a waiting user does not: the
-// buffered reader and writer, the request and response heads, and the
-// copy of a response's first bytes that names a malformed one. Users take
-// one from a pool for a request and give it back after, as fasthttp's own
-// client does, so that a user between requests holds its connection and
-// little else: 10,000 waiting users share the few exchanges in flight.
-type exchange struct {
+// A request's buffers and heads come from pools and go back as soon as
+// they are done with, as fasthttp's own client does: a user holds its
+// writer while it sends, and its reader from the moment the response's
+// first bytes are there until the response is read. A user between
+// requests, or waiting for a slow server, holds its connection and
+// little else, so 10,000 users share the few buffers in use at a time.
+type sender struct {
+	bw  *bufio.Writer
+	req fasthttp.Request
+}
+
+type receiver struct {
 	br   *bufio.Reader
-	bw   *bufio.Writer
-	req  fasthttp.Request
 	resp fasthttp.ResponseHeader
-	head [headSize]byte
+	head [headSize]byte // the response's first bytes, to name a malformed one
 }
 
-var exchanges = sync.Pool{New: func() any {
-	return &exchange{br: bufio.NewReaderSize(nil, 4096), bw: bufio.NewWriterSize(nil, 512)}
-}}
-
-func getExchange(conn *countingConn) *exchange {
-	x := exchanges.Get().(*exchange)
-	x.br.Reset(conn)
-	x.bw.Reset(conn)
-	return x
-}
-
-// putExchange gives x back; nothing of it may be used afterwards.
-func putExchange(x *exchange) {
-	x.br.Reset(nil)
-	x.bw.Reset(nil)
-	exchanges.Put(x)
-}
+var (
+	senders   = sync.Pool{New: func() any { return &sender{bw: bufio.NewWriterSize(nil, 512)} }}
+	receivers = sync.Pool{New: func() any { return &receiver{br: bufio.NewReaderSize(nil, 4096)} }}
+)
 
 // New makes a client for the base URL base (http://host[:port][/prefix]).
 // It connects lazily, on the first request. When ctx is done the connection
@@ -225,26 +216,8 @@ func (c *Client) do(path, name string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	x := getExchange(conn)
-	defer putExchange(x)
-	// urllib3 sends the request under the connect timeout and reads the
-	// response under the read timeout; so does this client.
-	conn.armWrite(c.opts.ConnectTimeout)
-	req := &x.req
-	req.Reset()
-	req.Header.SetMethod("GET")
-	req.SetRequestURI(c.prefix + path)
-	req.Header.SetHost(c.host)
-	req.Header.Set("User-Agent", c.opts.UserAgent)
-	req.Header.Set("Accept", "*/*")
-	if c.opts.Close {
-		req.SetConnectionClose()
-	}
-	conn.startResponse(x.head[:0])
-	werr := req.Write(x.bw)
-	if werr == nil {
-		werr = x.bw.Flush()
-	}
+	conn.startResponse()
+	werr := c.send(conn, path)
 	// urllib3 ignores a broken pipe or a reset while sending and reads
 	// what the server said before it closed: an answer, or the error the
 	// read meets.
@@ -252,6 +225,18 @@ func (c *Client) do(path, name string) (int64, error) {
 		c.drop()
 		return 0, c.wireError(werr, conn)
 	}
+	if err := conn.awaitResponse(); err != nil {
+		c.drop()
+		return 0, c.wireError(err, conn)
+	}
+	x := receivers.Get().(*receiver)
+	x.br.Reset(conn)
+	conn.head = x.head[:0]
+	defer func() {
+		conn.head = nil
+		x.br.Reset(nil)
+		receivers.Put(x)
+	}()
 	h := &x.resp
 	h.Reset()
 	if err := readHead(h, x.br); err != nil {
@@ -273,11 +258,37 @@ func (c *Client) do(path, name string) (int64, error) {
 	if werr != nil || untilClose || c.opts.Close || h.ConnectionClose() || x.br.Buffered() > 0 {
 		c.drop()
 	}
-	conn.head = nil
 	if status := h.StatusCode(); status >= 400 && status < 600 {
 		return n, &StatusError{Status: status, Reason: string(h.StatusMessage()), URL: name}
 	}
 	return n, nil
+}
+
+// send writes the request for path.
+func (c *Client) send(conn *countingConn, path string) error {
+	// urllib3 sends the request under the connect timeout and reads the
+	// response under the read timeout; so does this client.
+	conn.armWrite(c.opts.ConnectTimeout)
+	x := senders.Get().(*sender)
+	defer func() {
+		x.bw.Reset(nil)
+		senders.Put(x)
+	}()
+	x.bw.Reset(conn)
+	req := &x.req
+	req.Reset()
+	req.Header.SetMethod("GET")
+	req.SetRequestURI(c.prefix + path)
+	req.Header.SetHost(c.host)
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	req.Header.Set("Accept", "*/*")
+	if c.opts.Close {
+		req.SetConnectionClose()
+	}
+	if err := req.Write(x.bw); err != nil {
+		return err
+	}
+	return x.bw.Flush()
 }
 
 // readHead reads a response's head, past any interim 1xx response.
@@ -540,10 +551,42 @@ type countingConn struct {
 	head    []byte // the response's first bytes, into the exchange's buffer
 }
 
-// startResponse resets what is remembered, before a request is sent;
-// head is where the response's first bytes go.
-func (c *countingConn) startResponse(head []byte) {
-	c.read, c.err, c.head = 0, nil, head
+// startResponse resets what is remembered, before a request is sent.
+func (c *countingConn) startResponse() {
+	c.read, c.err, c.head = 0, nil, nil
+}
+
+// awaitResponse waits, holding no buffer, until the response's first
+// bytes (or the server's close) can be read, or the response timeout
+// passes. The poller does the waiting; a non-blocking MSG_PEEK tells when
+// it is over.
+func (c *countingConn) awaitResponse() error {
+	if c.raw == nil {
+		return nil
+	}
+	c.armRead(time.Now())
+	var b [1]byte
+	var perr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return false
+		}
+		// Data, the server's close, or an error the next read meets too.
+		if err != nil {
+			perr = err
+		}
+		return true
+	})
+	if err == nil && perr != nil {
+		// The socket's error (a reset, say): the peek took it, a read
+		// would now see none.
+		err = os.NewSyscallError("read", perr)
+	}
+	if err != nil {
+		c.err = err
+	}
+	return err
 }
 
 // Deadlines are moved lazily: a deadline is set only when the one in place

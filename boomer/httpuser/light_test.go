@@ -7,12 +7,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // tinyServer answers every request on a kept-alive connection with a
 // fixed response, reading into a buffer on its goroutine's stack, so that
 // what it holds per connection on the heap is the connection alone.
+// A request for /hold is answered only once hold is closed.
 func tinyServer(t *testing.T, addr string) (url string, peers func() map[string]int) {
+	return holdingServer(t, addr, nil)
+}
+
+func holdingServer(t *testing.T, addr string, hold chan struct{}) (url string, peers func() map[string]int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -41,6 +47,9 @@ func tinyServer(t *testing.T, addr string) (url string, peers func() map[string]
 					n, err := c.Read(buf[:])
 					if err != nil {
 						return
+					}
+					if strings.HasPrefix(string(buf[:n]), "GET /hold ") {
+						<-hold
 					}
 					if strings.HasSuffix(string(buf[:n]), "\r\n\r\n") {
 						c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
@@ -102,6 +111,59 @@ func TestWaitingUsersHoldNoBuffers(t *testing.T) {
 		t.Errorf("%d waiting users, each with its connection open, grew the heap by %d bytes each, want at most 4096", users, per)
 	}
 	t.Logf("%d bytes of heap per waiting user, the server's end of its connection included", per)
+}
+
+// A user waiting for its response holds no buffer either: the reader is
+// taken when the response's first bytes are there.
+func TestUsersWaitingForAResponseHoldNoBuffers(t *testing.T) {
+	hold := make(chan struct{})
+	url, _ := holdingServer(t, "127.0.0.1:0", hold)
+	const users = 1000
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	var r recorder
+	warm := newClient(t, url, Options{})
+	if err := warm.GET(&r, "/", ""); err != nil {
+		t.Fatal(err)
+	}
+	clients := make([]*Client, users)
+	for i := range clients {
+		clients[i] = newClient(t, url, Options{ResponseTimeout: 60e9, ConnectTimeout: 5e9})
+	}
+	before := heap()
+	errs := make(chan error, users)
+	for _, c := range clients {
+		go func() {
+			var r recorder
+			errs <- c.GET(&r, "/hold", "")
+		}()
+	}
+	// Every request sent and waiting: the server's goroutines are all
+	// parked in <-hold once each has read its request.
+	deadline := time.Now().Add(30 * time.Second)
+	for runtime.NumGoroutine() < 2*users && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	after := heap()
+	close(hold)
+	for range users {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	per := int64(after-before) / users
+	// The users' goroutines, their connections and the server's ends are
+	// counted; a reader each would be 4 KiB more.
+	if per > 4096 {
+		t.Errorf("%d users waiting for their responses grew the heap by %d bytes each, want at most 4096", users, per)
+	}
+	t.Logf("%d bytes of heap per user waiting for its response", per)
 }
 
 // Users dial from the source addresses given, one each in turn, and keep
