@@ -42,7 +42,7 @@ type runFlags struct {
 func runFlagSet(f *runFlags, runTime, pause, connect, response, onEMFILE *string) *flag.FlagSet {
 	fs := newFlags("lab run")
 	c := &f.cfg
-	fs.StringVar(&f.preset, "preset", "lab", "`NAME`: lab (LabUser, 1000 users, spawn rate 100, 60s a model), quick (20 users, 5s a model), max (HammerUser, 200 users, 30s a model: each model's ceiling), sweep (LabUser steps 10,100,1000,2000,5000 at spawn rate 500, 30s each: each model's knee) or seeds (the course's setup: 1000 LabUsers ramped at 100 and at 1000 a second, 30s, Go and Python workers; single, process, thread, select and epoll)")
+	fs.StringVar(&f.preset, "preset", "lab", "`NAME`: lab (LabUser, 1000 users, spawn rate 100, 60s a model), quick (20 users, 5s a model), max (HammerUser, 200 users, 30s a model: each model's ceiling), sweep (LabUser steps 10,100,1000,2000,5000 at spawn rate 500, 30s each: each model's knee) seeds (the course's setup: 1000 LabUsers ramped at 100 and at 1000 a second, 30s, Go and Python workers; single, process, thread, select and epoll) or c10k (LabUsers from 1000 up to as many as the open-files hard limit lets a target hold, 20s a step at spawn rate 1000, the targets at that limit, as many workers as the users need: what each model pays per connection and where it stops)")
 	fs.StringVar(&f.sweep, "sweep", "", "a step-load sweep: user counts, `LIST` (10,100,1000), each held --run-time after its ramp at --spawn-rate; the report finds each model's knee (default the preset's)")
 	fs.StringVar(&c.Generator, "generator", "", "who makes the load, `G`: go (bin/boomer), python (Locust's workers running the locustfile's HttpUsers, as the course did) or both (each model once with each; default the preset's, else go)")
 	fs.Float64Var(&c.KneeFailPct, "knee-failures", 1, "a sweep's service level: a step fails it with `PCT` percent of its requests failed or more")
@@ -81,7 +81,7 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	}
 	p, ok := runner.Presets[f.preset]
 	if !ok {
-		return nil, fmt.Errorf("--preset %q: want lab, quick, max, sweep or seeds", f.preset)
+		return nil, fmt.Errorf("--preset %q: want lab, quick, max, sweep, seeds or c10k", f.preset)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
@@ -112,6 +112,22 @@ func parseRunFlags(args []string) (*runFlags, error) {
 		}
 		if len(c.Sweep) == 0 {
 			return nil, fmt.Errorf("--sweep %q names no step", f.sweep)
+		}
+	}
+	limits := runner.ReadLimits()
+	if p.C10K {
+		steps, workers, maxFDs := runner.C10K(limits)
+		if !set["sweep"] {
+			c.Sweep = steps
+		}
+		if !set["workers"] {
+			c.Workers = workers
+		}
+		if !set["max-fds"] {
+			c.MaxFDs = maxFDs
+		}
+		if !set["users"] {
+			c.Users = steps[len(steps)-1]
 		}
 	}
 	c.RunTime = p.RunTime
@@ -176,6 +192,12 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	if err := check.Validate(); err != nil {
 		return nil, err
 	}
+	// Users a worker cannot hold would fail in the worker, mid-run, and
+	// the run would measure the worker: refused here, before the run.
+	if err := c.CheckLimits(limits); err != nil {
+		return nil, err
+	}
+	c.Sources = c.SourcesFor(limits)
 	return f, nil
 }
 
