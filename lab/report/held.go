@@ -77,14 +77,16 @@ func slope(xs, ys []float64) float64 {
 const selectLimit = 1024
 
 // stopped says at which step a sweep's server stopped holding a
-// connection for every user, and by what: its own figures first (the
-// descriptors select can watch, EMFILE, a thread or process per
-// connection), then what the step's verdict says.
+// connection for every user (nine in ten, as the knee counts them), and
+// by what: its own figures first (the descriptors select can watch,
+// EMFILE, a thread or process per connection), then what the step's
+// verdict says. A step that held every user but was slow or failed
+// requests is no stop: it is named after.
 func stopped(s *SweepRun) string {
 	for _, st := range s.Steps {
 		sv := st.Server
 		short := !math.IsNaN(sv.Active) && sv.Active < DefaultServiceLevel.ConnectedShare*float64(st.Users)
-		if !st.Broken && !short {
+		if !short && !(sv.EMFILE > 0) {
 			continue
 		}
 		held := "?"
@@ -115,7 +117,13 @@ func stopped(s *SweepRun) string {
 	if len(s.Steps) == 0 {
 		return "no step measured"
 	}
-	return fmt.Sprintf("did not stop: held every user up to %d, the run's last step", s.Steps[len(s.Steps)-1].Users)
+	out := fmt.Sprintf("did not stop: held every user up to %d, the run's last step", s.Steps[len(s.Steps)-1].Users)
+	for _, st := range s.Steps {
+		if st.Broken {
+			return out + fmt.Sprintf("; but from %d users it missed the service level: %s", st.Users, st.How)
+		}
+	}
+	return out
 }
 
 const heldAbout = "Per model over the sweep's steps: the most connections the server held at once (its `/metrics`), its memory (peak RSS) and CPU there, what each held connection cost in memory (the slope of peak RSS against connections held, least squares over the steps), and the first step where it no longer held a connection per user, with why."

@@ -30,6 +30,14 @@ func TestHeld(t *testing.T) {
 			row(1000, 1000, 10, nan, 1010),
 			row(5000, 1010, 10, nan, 1022),
 		}},
+		// Slow, with every connection held: no stop.
+		{Name: "slow", Model: "poll", Steps: []StepRow{
+			func() StepRow {
+				r := StepRow{Step: step(2000, 2000, 0, 3000), Server: server(2000, 0, 10)}
+				judge(&r, nil, sl)
+				return r
+			}(),
+		}},
 		{Name: "thread", Model: "thread", Steps: []StepRow{
 			row(100, 100, 30, 102, nan),
 			row(1000, 503, 60, 505, nan),
@@ -50,6 +58,9 @@ func TestHeld(t *testing.T) {
 	if h := by["thread"]; !strings.HasPrefix(h.Stopped, "at 1000 users, holding 503: a thread a connection: 505 threads; queued in the backlog") {
 		t.Errorf("thread: %+v", h)
 	}
+	if h := by["slow"]; h.Stopped != "did not stop: held every user up to 2000, the run's last step; but from 2000 users it missed the service level: p95 3000 ms" {
+		t.Errorf("slow: %+v", h)
+	}
 	var md strings.Builder
 	r.heldMarkdown(&md)
 	if !strings.Contains(md.String(), "| epoll | 15000 | 15000 | 137.2 | 8.0 | 10.0 | did not stop") {
@@ -61,7 +72,7 @@ func TestHeld(t *testing.T) {
 		t.Errorf("html:\n%s", page.String())
 	}
 	charts := r.heldCharts()
-	if len(charts) != 3 || len(charts[1].lines) != 3 || charts[1].lines[0].x[2] != 15000 {
+	if len(charts) != 3 || len(charts[1].lines) != 4 || charts[1].lines[0].x[2] != 15000 {
 		t.Errorf("charts: %+v", charts)
 	}
 }
