@@ -16,7 +16,9 @@
 # generator)  DURATION=15 (seconds per generator)  MEM_USERS=10000
 # MEM_SECONDS=40  MEM_SPAWN_RATE=2000  MEM_COUNTS="1000 10000 N" (user counts
 # of the memory rows; N, the default's last, is the largest the open-files
-# limit allows)  ONLY=mem (skip the throughput table)  LOCUST=.venv/bin/locust
+# limit allows)  ONLY=mem (skip the throughput table)  REFERENCE=DIR (another
+# build's bin/boomer, e.g. of main, measured in turn with this one, ROUNDS=3
+# times each)  LOCUST=.venv/bin/locust
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -144,17 +146,45 @@ rps[wrk]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
 fails[wrk]=$(awk '/^ *Non-2xx/ {n += $NF} /^ *Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
 [ -n "${rps[wrk]}" ] || die "wrk printed no Requests/sec: $out"
 
-echo "bench-worker: bin/boomer + Locust master (HammerUser)" >&2
-mport=$(free_port)
-taskset -c 1 bin/boomer --master-port "$mport" --loglevel WARNING 2>"$work/boomer.err" &
-bpid=$!
-pids+=("$bpid")
-taskset -c 1 "$LOCUST" -f locustfile.py --master --master-bind-host 127.0.0.1 --master-bind-port "$mport" \
-  --headless --expect-workers 1 -u "$USERS" -r "$USERS" -t "${DURATION}s" -H "$URL" --only-summary \
-  --csv "$work/boomer" HammerUser >"$work/master.out" 2>&1 || true
-wait "$bpid" || die "bin/boomer failed: $(tail -5 "$work/boomer.err")"
-rps[boomer]=$(rps_from_csv "$work/boomer_stats.csv")
-fails[boomer]=$(failures_from_csv "$work/boomer_stats.csv")
+# boomer_run BIN NAME runs one Go worker, BIN, under a Locust master and
+# sets rps[NAME] and fails[NAME].
+boomer_run() {
+  local bin=$1 name=$2 mport bpid
+  echo "bench-worker: $bin + Locust master (HammerUser)" >&2
+  mport=$(free_port)
+  taskset -c 1 "$bin" --master-port "$mport" --loglevel WARNING 2>"$work/boomer.err" &
+  bpid=$!
+  pids+=("$bpid")
+  taskset -c 1 "$LOCUST" -f locustfile.py --master --master-bind-host 127.0.0.1 --master-bind-port "$mport" \
+    --headless --expect-workers 1 -u "$USERS" -r "$USERS" -t "${DURATION}s" -H "$URL" --only-summary \
+    --csv "$work/$name" HammerUser >"$work/master.out" 2>&1 || true
+  wait "$bpid" || die "$bin failed: $(tail -5 "$work/boomer.err")"
+  rps[$name]=$(rps_from_csv "$work/${name}_stats.csv")
+  fails[$name]=$(failures_from_csv "$work/${name}_stats.csv")
+}
+
+# With REFERENCE, the reference's worker and this one take turns, ROUNDS
+# times each, and each row is the median of its rounds: on a shared
+# machine the noise between two runs minutes apart is larger than the
+# difference sought.
+median() { tr ' ' '\n' | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+if [ -n "${REFERENCE:-}" ]; then
+  [ -x "$REFERENCE/bin/boomer" ] || die "REFERENCE=$REFERENCE has no bin/boomer"
+  ours="" theirs=""
+  for r in $(seq "${ROUNDS:-3}"); do
+    boomer_run "$REFERENCE/bin/boomer" "ref$r"
+    theirs="$theirs ${rps[ref$r]}"
+    boomer_run bin/boomer "boomer$r"
+    ours="$ours ${rps[boomer$r]}"
+    fails[boomer]=$(( ${fails[boomer]:-0} + ${fails[boomer$r]} ))
+    fails[ref]=$(( ${fails[ref]:-0} + ${fails[ref$r]} ))
+  done
+  rps[boomer]=$(median <<<"${ours# }")
+  rps[ref]=$(median <<<"${theirs# }")
+  echo "bench-worker: rounds, this worker:$ours; reference:$theirs" >&2
+else
+  boomer_run bin/boomer boomer
+fi
 
 echo "bench-worker: Locust FastHttpUser" >&2
 taskset -c 1 "$LOCUST" -f "$work/fast.py" --headless -u "$USERS" -r "$USERS" -t "${DURATION}s" -H "$URL" \
@@ -178,6 +208,9 @@ echo "| generator | requests/s | ratio to wrk | failures |"
 echo "| --- | ---: | ---: | ---: |"
 echo "| wrk | ${rps[wrk]} | 1.000 | ${fails[wrk]} |"
 echo "| bin/boomer (Go worker, Locust $locust_version master) | ${rps[boomer]} | $(ratio "${rps[boomer]}") | ${fails[boomer]} |"
+if [ -n "${REFERENCE:-}" ]; then
+  echo "| bin/boomer of $REFERENCE (the reference) | ${rps[ref]} | $(ratio "${rps[ref]}") | ${fails[ref]} |"
+fi
 echo "| Locust $locust_version FastHttpUser | ${rps[fast]} | $(ratio "${rps[fast]}") | ${fails[fast]} |"
 echo "| Locust $locust_version HttpUser | ${rps[http]} | $(ratio "${rps[http]}") | ${fails[http]} |"
 fi

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
@@ -37,6 +38,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.level}))
+	if os.Getenv("GOGC") == "" {
+		// A worker's heap is its waiting users: long-lived, with little
+		// garbage per request. Go's default lets the heap grow to twice
+		// what is live before collecting, which 10,000 users pay in
+		// resident memory; half again costs a busy worker a collection
+		// of a small heap twice as often, and a large one a third of its
+		// memory. GOGC still wins.
+		debug.SetGCPercent(50)
+	}
 
 	if err := setFDLimit(cfg.maxFDs, log); err != nil {
 		fmt.Fprintf(stderr, "boomer: %v\n", err)
