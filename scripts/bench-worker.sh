@@ -16,7 +16,7 @@
 # generator)  DURATION=15 (seconds per generator)  MEM_USERS=10000
 # MEM_SECONDS=40  MEM_SPAWN_RATE=2000  MEM_COUNTS="1000 10000 N" (user counts
 # of the memory rows; N, the default's last, is the largest the open-files
-# limit allows)  ONLY=mem (skip the throughput table)  REFERENCE=DIR (another
+# limit allows)  ONLY=mem or ONLY=throughput (one of the two tables)  REFERENCE=DIR (another
 # build's bin/boomer, e.g. of main, measured in turn with this one, ROUNDS=3
 # times each)  LOCUST=.venv/bin/locust
 set -euo pipefail
@@ -214,6 +214,8 @@ fi
 echo "| Locust $locust_version FastHttpUser | ${rps[fast]} | $(ratio "${rps[fast]}") | ${fails[fast]} |"
 echo "| Locust $locust_version HttpUser | ${rps[http]} | $(ratio "${rps[http]}") | ${fails[http]} |"
 fi
+
+[ "${ONLY:-}" = throughput ] && exit 0
 
 # mem_run USERS sets RSS_KIB to the Go worker's resident memory once USERS
 # LabUsers have all started and waited for MEM_SECONDS: the median of its
