@@ -73,6 +73,15 @@ func holdingServer(t *testing.T, addr string, hold chan struct{}) (url string, p
 	}
 }
 
+// liveHeap is the heap in use once garbage is collected.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
 // A user between requests keeps its connection and gives its buffers
 // back: a thousand waiting users hold a few hundred bytes each on the
 // heap, not the 6 KiB of a reader, a writer and request and response
@@ -80,13 +89,6 @@ func holdingServer(t *testing.T, addr string, hold chan struct{}) (url string, p
 func TestWaitingUsersHoldNoBuffers(t *testing.T) {
 	url, _ := tinyServer(t, "127.0.0.1:0")
 	const users = 1000
-	heap := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
 	// One round first, so that what is shared (the exchanges' pool, the
 	// server's first goroutines) is there before the baseline.
 	warm := newClient(t, url, Options{})
@@ -94,7 +96,7 @@ func TestWaitingUsersHoldNoBuffers(t *testing.T) {
 	if err := warm.GET(&r, "/", ""); err != nil {
 		t.Fatal(err)
 	}
-	before := heap()
+	before := liveHeap()
 	clients := make([]*Client, users)
 	for i := range clients {
 		clients[i] = newClient(t, url, Options{ResponseTimeout: 10e9, ConnectTimeout: 5e9})
@@ -102,7 +104,7 @@ func TestWaitingUsersHoldNoBuffers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	after := heap()
+	after := liveHeap()
 	per := int64(after-before) / users
 	runtime.KeepAlive(clients)
 	// The server's end of each connection is counted too. Users that kept
@@ -119,13 +121,6 @@ func TestUsersWaitingForAResponseHoldNoBuffers(t *testing.T) {
 	hold := make(chan struct{})
 	url, _ := holdingServer(t, "127.0.0.1:0", hold)
 	const users = 1000
-	heap := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
 	var r recorder
 	warm := newClient(t, url, Options{})
 	if err := warm.GET(&r, "/", ""); err != nil {
@@ -135,7 +130,7 @@ func TestUsersWaitingForAResponseHoldNoBuffers(t *testing.T) {
 	for i := range clients {
 		clients[i] = newClient(t, url, Options{ResponseTimeout: 60e9, ConnectTimeout: 5e9})
 	}
-	before := heap()
+	before := liveHeap()
 	errs := make(chan error, users)
 	for _, c := range clients {
 		go func() {
@@ -150,7 +145,7 @@ func TestUsersWaitingForAResponseHoldNoBuffers(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	after := heap()
+	after := liveHeap()
 	close(hold)
 	for range users {
 		if err := <-errs; err != nil {
