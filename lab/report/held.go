@@ -33,7 +33,8 @@ func (r *Report) held() []Held {
 	for _, s := range r.Sweeps {
 		h := Held{Run: s.Name, Model: s.Model, Most: math.NaN(), RSSMiB: math.NaN(), CPU: math.NaN()}
 		var xs, ys []float64
-		for _, st := range s.Steps {
+		stop := stopStep(&s)
+		for i, st := range s.Steps {
 			a := st.Server.Active
 			if math.IsNaN(a) {
 				continue
@@ -41,7 +42,9 @@ func (r *Report) held() []Held {
 			if math.IsNaN(h.Most) || a > h.Most {
 				h.Most, h.At, h.RSSMiB, h.CPU = a, st.Users, st.Server.RSSMiB, st.Server.CPU
 			}
-			if a > 0 && !math.IsNaN(st.Server.RSSMiB) {
+			// Past its stop a server holds about as many connections at
+			// every step, and the fit would read noise as a slope.
+			if i < stop && a > 0 && !math.IsNaN(st.Server.RSSMiB) {
 				xs, ys = append(xs, a), append(ys, st.Server.RSSMiB)
 			}
 		}
@@ -73,6 +76,19 @@ func slope(xs, ys []float64) float64 {
 	return (n*sxy - sx*sy) / d
 }
 
+// stopStep is the index of the first step at which the server held a
+// connection for fewer than nine users in ten, or ran out of descriptors;
+// len(s.Steps) when it never did.
+func stopStep(s *SweepRun) int {
+	for i, st := range s.Steps {
+		sv := st.Server
+		if (!math.IsNaN(sv.Active) && sv.Active < DefaultServiceLevel.ConnectedShare*float64(st.Users)) || sv.EMFILE > 0 {
+			return i
+		}
+	}
+	return len(s.Steps)
+}
+
 // selectLimit is FD_SETSIZE: select(2) watches descriptors 0 to 1023.
 const selectLimit = 1024
 
@@ -83,12 +99,10 @@ const selectLimit = 1024
 // verdict says. A step that held every user but was slow or failed
 // requests is no stop: it is named after.
 func stopped(s *SweepRun) string {
-	for _, st := range s.Steps {
+	if i := stopStep(s); i < len(s.Steps) {
+		st := s.Steps[i]
 		sv := st.Server
 		short := !math.IsNaN(sv.Active) && sv.Active < DefaultServiceLevel.ConnectedShare*float64(st.Users)
-		if !short && !(sv.EMFILE > 0) {
-			continue
-		}
 		held := "?"
 		if !math.IsNaN(sv.Active) {
 			held = count(sv.Active)
