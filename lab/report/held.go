@@ -131,7 +131,7 @@ func stopped(s *SweepRun) string {
 	if len(s.Steps) == 0 {
 		return "no step measured"
 	}
-	out := fmt.Sprintf("did not stop: held every user up to %d, the run's last step", s.Steps[len(s.Steps)-1].Users)
+	out := fmt.Sprintf("did not stop: held every user up to %d, the last step measured", s.Steps[len(s.Steps)-1].Users)
 	for _, st := range s.Steps {
 		if st.Broken {
 			return out + fmt.Sprintf("; but from %d users it missed the service level: %s", st.Users, st.How)

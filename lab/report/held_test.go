@@ -49,7 +49,7 @@ func TestHeld(t *testing.T) {
 		by[h.Run] = h
 	}
 	if h := by["epoll"]; h.Most != 15000 || h.At != 15000 || math.Abs(h.PerConnKiB-8) > 0.01 ||
-		h.Stopped != "did not stop: held every user up to 15000, the run's last step" {
+		h.Stopped != "did not stop: held every user up to 15000, the last step measured" {
 		t.Errorf("epoll: %+v", h)
 	}
 	if h := by["select"]; !math.IsNaN(h.PerConnKiB) || !strings.HasPrefix(h.Stopped, "at 5000 users, holding 1010: select's FD_SETSIZE: it cannot watch a descriptor past 1023") {
@@ -58,7 +58,7 @@ func TestHeld(t *testing.T) {
 	if h := by["thread"]; !strings.HasPrefix(h.Stopped, "at 1000 users, holding 503: a thread a connection: 505 threads; queued in the backlog") {
 		t.Errorf("thread: %+v", h)
 	}
-	if h := by["slow"]; h.Stopped != "did not stop: held every user up to 2000, the run's last step; but from 2000 users it missed the service level: p95 3000 ms" {
+	if h := by["slow"]; h.Stopped != "did not stop: held every user up to 2000, the last step measured; but from 2000 users it missed the service level: p95 3000 ms" {
 		t.Errorf("slow: %+v", h)
 	}
 	var md strings.Builder
