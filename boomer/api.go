@@ -146,4 +146,9 @@ type Options struct {
 	// OnConnected hook), or for this long at most. Run may then be given
 	// no classes.
 	AwaitClasses time.Duration
+	// Ports is how many connections the users can hold to one target
+	// address at once: the ephemeral ports of the addresses they dial
+	// from. Asking for more users is warned about before they start; 0:
+	// not checked.
+	Ports int
 }

@@ -64,18 +64,25 @@ func residentBytes() int64 {
 const fdHeadroom = 16
 
 // warnDescriptors logs, before users start, when they cannot all hold a
-// connection under the open-files limit: the ones past it fail with
-// "Too many open files" in the worker, which is then what the run measures.
-// It reports whether it warned.
+// connection under the open-files limit, or reach one target with the
+// ephemeral ports of their source addresses (Options.Ports): the ones past
+// it fail with "Too many open files" or "Cannot assign requested address"
+// in the worker, which is then what the run measures. It reports whether
+// it warned.
 func (b *Boomer) warnDescriptors(users int64) bool {
+	warned := false
 	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return false
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
+		if room := int64(lim.Cur) - fdHeadroom; users > room {
+			b.log.Warn(fmt.Sprintf("%d users need a connection each, the open-files limit %d leaves room for %d: the rest fail with Too many open files in this worker",
+				users, lim.Cur, max(room, 0)), "users", users, "open_files_limit", lim.Cur)
+			warned = true
+		}
 	}
-	if room := int64(lim.Cur) - fdHeadroom; users > room {
-		b.log.Warn(fmt.Sprintf("%d users need a connection each, the open-files limit %d leaves room for %d: the rest fail with Too many open files in this worker",
-			users, lim.Cur, max(room, 0)), "users", users, "open_files_limit", lim.Cur)
-		return true
+	if ports := int64(b.opts.Ports); ports > 0 && users > ports {
+		b.log.Warn(fmt.Sprintf("%d users need a connection each to one target, their source addresses have %d ephemeral ports for it: the rest fail with Cannot assign requested address; more source addresses (bin/boomer --source-addrs) give more",
+			users, ports), "users", users, "ports", ports)
+		warned = true
 	}
-	return false
+	return warned
 }

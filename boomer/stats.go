@@ -275,9 +275,10 @@ func (t *table) serialize() (stats []map[string]any, total map[string]any, error
 	return stats, t.total().serialize(), errors
 }
 
-// shard is the statistics of one user (or one slot for callers without a
-// user). Only its owner and the reporter touch its mutex, so recording
-// never contends with other users.
+// shard is one part of the statistics: users record into the shard they
+// were given, callers without a user into any free one. Users share the
+// shards (a few dozen users each at ten thousand), so a waiting user holds
+// no table of its own, and recording rarely contends.
 type shard struct {
 	mu  sync.Mutex
 	tab *table
@@ -327,16 +328,15 @@ func (s *shard) drain(start float64) *table {
 	return t
 }
 
-// freeShards is how many shards serve RecordSuccess/RecordFailure callers
-// that are not users (the package functions).
-const freeShards = 64
+// shards is how many shards a hub has: enough that users on a few cores
+// seldom wait for one another's lock.
+const shards = 128
 
 // statsHub owns every shard of a Boomer and builds reports from them.
 type statsHub struct {
 	mu       sync.Mutex
-	shards   map[*shard]struct{} // live users' shards
-	retired  []*shard            // stopped users' shards, drained once more
-	free     [freeShards]shard
+	shards   [shards]shard
+	next     atomic.Uint32 // the shard the next user gets
 	winStart float64
 	run      *table      // everything since the last reset, for Summary
 	unsent   *table      // a report the master did not take, for the next one
@@ -345,40 +345,33 @@ type statsHub struct {
 
 func newStatsHub() *statsHub {
 	now := epochSeconds(time.Now())
-	h := &statsHub{shards: map[*shard]struct{}{}, winStart: now, run: newTable(now)}
-	for i := range h.free {
-		h.free[i].tab = newTable(now)
-		h.free[i].hub = h
+	h := &statsHub{winStart: now, run: newTable(now)}
+	for i := range h.shards {
+		h.shards[i].tab = newTable(now)
+		h.shards[i].hub = h
 	}
 	return h
 }
 
+// newShard gives a user its shard, in turn.
 func (h *statsHub) newShard() *shard {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := &shard{tab: newTable(h.winStart), hub: h}
-	h.shards[s] = struct{}{}
-	return s
+	return &h.shards[h.next.Add(1)%shards]
 }
 
-// retire keeps a stopped user's last records for the next report.
-func (h *statsHub) retire(s *shard) {
-	h.mu.Lock()
-	delete(h.shards, s)
-	h.retired = append(h.retired, s)
-	h.mu.Unlock()
-}
+// retire is called when a user stops. Its records stay in its shard,
+// which every collect drains, so nothing is left to do.
+func (h *statsHub) retire(*shard) {}
 
 // record serves the package-level functions: it picks a free shard whose
 // lock is not held, so concurrent callers spread over the shards.
 func (h *statsHub) record(method, name string, ms float64, n int64, err string, failed bool) {
 	i := fastIndex()
 	for tries := 0; ; tries++ {
-		s := &h.free[(i+uint32(tries))%freeShards]
-		if tries < freeShards && !s.mu.TryLock() {
+		s := &h.shards[(i+uint32(tries))%shards]
+		if tries < shards && !s.mu.TryLock() {
 			continue
 		}
-		if tries >= freeShards {
+		if tries >= shards {
 			s.mu.Lock()
 		}
 		now := time.Now()
@@ -412,15 +405,8 @@ func (h *statsHub) collect() *table {
 			rep.merge(t)
 		}
 	}
-	for s := range h.shards {
-		add(s)
-	}
-	for _, s := range h.retired {
-		add(s)
-	}
-	h.retired = nil
-	for i := range h.free {
-		add(&h.free[i])
+	for i := range h.shards {
+		add(&h.shards[i])
 	}
 	h.run.merge(rep)
 	if h.unsent != nil {
@@ -466,14 +452,8 @@ func (h *statsHub) runTable() *table {
 		t.merge(s.tab)
 		s.mu.Unlock()
 	}
-	for s := range h.shards {
-		snap(s)
-	}
-	for _, s := range h.retired {
-		snap(s)
-	}
-	for i := range h.free {
-		snap(&h.free[i])
+	for i := range h.shards {
+		snap(&h.shards[i])
 	}
 	return t
 }

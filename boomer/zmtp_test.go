@@ -300,4 +300,19 @@ func TestWarnDescriptors(t *testing.T) {
 	if !strings.Contains(logs.String(), want) || strings.Count(logs.String(), "\n") != 1 {
 		t.Errorf("logged %q, want one line with %q", logs.String(), want)
 	}
+
+	// The ports of the source addresses bound the connections to one
+	// target as the descriptors do.
+	var portLogs syncBuffer
+	b = NewBoomer(Options{Logger: slog.New(slog.NewTextHandler(&portLogs, nil)), Ports: 5})
+	if b.warnDescriptors(5) {
+		t.Errorf("5 users with 5 ports warned: %s", portLogs.String())
+	}
+	if !b.warnDescriptors(6) {
+		t.Fatal("6 users with 5 ports: no warning")
+	}
+	want = "6 users need a connection each to one target, their source addresses have 5 ephemeral ports for it"
+	if !strings.Contains(portLogs.String(), want) || strings.Count(portLogs.String(), "\n") != 1 {
+		t.Errorf("logged %q, want one line with %q", portLogs.String(), want)
+	}
 }

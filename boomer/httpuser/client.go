@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http/httputil"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +49,9 @@ type Options struct {
 	ResponseTimeout time.Duration
 	// UserAgent is sent with every request; empty means "serverlab-boomer".
 	UserAgent string
+	// Sources, when not nil, are the local addresses users dial from, one
+	// each, in turn (see Sources).
+	Sources *Sources
 	// MaxBody is the most body bytes a response may have; a longer one is
 	// a failure (BodyTooLargeError) and its connection is dropped, as
 	// curl's --max-filesize does. 0 means DefaultMaxBody. Bodies are
@@ -65,21 +69,38 @@ const DefaultMaxBody = 16 << 20
 type Client struct {
 	ctx    context.Context // ends dials and requests of a stopped user
 	opts   Options
-	target target // where requests go, and how their paths are joined
-	dialer net.Dialer
-	others origins // clients for the other origins redirects lead to
+	target target       // where requests go, and how their paths are joined
+	others origins      // clients for the other origins redirects lead to
+	local  *net.TCPAddr // the source address to dial from; nil: the kernel's choice
+	status int          // the last response's status, for fetch's redirect rules
 
-	mu     sync.Mutex // guards conn and done against the context's closer
-	conn   *countingConn
-	done   bool
-	closed chan struct{} // closed with done
-	stop   func() bool
-	br     *bufio.Reader
-	bw     *bufio.Writer
-
-	req  fasthttp.Request
-	resp fasthttp.Response
+	mu   sync.Mutex // guards conn and done against the context's closer
+	conn *countingConn
+	done bool
+	stop func() bool
 }
+
+// A request's buffers and heads come from pools and go back as soon as
+// they are done with, as fasthttp's own client does: a user holds its
+// writer while it sends, and its reader from the moment the response's
+// first bytes are there until the response is read. A user between
+// requests, or waiting for a slow server, holds its connection and
+// little else, so 10,000 users share the few buffers in use at a time.
+type sender struct {
+	bw  *bufio.Writer
+	req fasthttp.Request
+}
+
+type receiver struct {
+	br   *bufio.Reader
+	resp fasthttp.ResponseHeader
+	head [headSize]byte // the response's first bytes, to name a malformed one
+}
+
+var (
+	senders   = sync.Pool{New: func() any { return &sender{bw: bufio.NewWriterSize(nil, 512)} }}
+	receivers = sync.Pool{New: func() any { return &receiver{br: bufio.NewReaderSize(nil, 4096)} }}
+)
 
 // New makes a client for the base URL base (http[s]://host[:port][rest]),
 // joined to each request's path as Locust's HttpUser joins them (see
@@ -100,9 +121,8 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 		ctx:    ctx,
 		opts:   opts,
 		target: t,
-		dialer: net.Dialer{Timeout: opts.ConnectTimeout},
+		local:  opts.Sources.next(),
 	}
-	c.closed = make(chan struct{})
 	c.stop = context.AfterFunc(ctx, func() { c.Close() })
 	return c, nil
 }
@@ -111,9 +131,6 @@ func New(ctx context.Context, base string, opts Options) (*Client, error) {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.done {
-		close(c.closed)
-	}
 	c.done = true
 	if c.stop != nil {
 		c.stop()
@@ -192,13 +209,13 @@ func (c *Client) exchange(r Recorder, method, path, name string, header [][2]str
 // waits here.
 const minFailedDial = 10 * time.Millisecond
 
-// pause waits d, or less if the client is closed meanwhile.
+// pause waits d, or less if the user is stopped meanwhile.
 func (c *Client) pause(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-c.closed:
+	case <-c.ctx.Done():
 	}
 }
 
@@ -216,14 +233,77 @@ func (c *Client) do(method, uri, name string, header [][2]string, body []byte, e
 	if err != nil {
 		return 0, "", err
 	}
+	conn.startResponse()
+	werr := c.send(conn, method, uri, header, body)
+	// urllib3 ignores a broken pipe or a reset while sending and reads
+	// what the server said before it closed: an answer, or the error the
+	// read meets.
+	if werr != nil && !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
+		c.drop()
+		return 0, "", c.wireError(werr, conn)
+	}
+	if err := conn.awaitResponse(); err != nil {
+		c.drop()
+		return 0, "", c.wireError(err, conn)
+	}
+	x := receivers.Get().(*receiver)
+	x.br.Reset(conn)
+	conn.head = x.head[:0]
+	defer func() {
+		conn.head = nil
+		x.br.Reset(nil)
+		receivers.Put(x)
+	}()
+	h := &x.resp
+	h.Reset()
+	if err := readHead(h, x.br); err != nil {
+		c.drop()
+		return 0, "", c.wireError(err, conn)
+	}
+	n, untilClose, err := readBody(h, x.br, c.opts.MaxBody)
+	if err != nil {
+		c.drop()
+		var big *BodyTooLargeError
+		if errors.As(err, &big) {
+			return 0, "", err
+		}
+		return 0, "", c.wireError(err, conn)
+	}
+	// Bytes past the response were not asked for: the connection is out of
+	// step with the server (as dropped says of such bytes on the socket),
+	// and they cannot wait in a buffer that goes back to the pool.
+	if werr != nil || untilClose || c.opts.Close || h.ConnectionClose() || x.br.Buffered() > 0 {
+		c.drop()
+	}
+	status := h.StatusCode()
+	c.status = status
+	if loc := redirectTo(h); loc != "" {
+		return n, loc, nil
+	}
+	if expect != nil {
+		if !slices.Contains(expect, status) {
+			return n, "", &UnexpectedStatusError{Status: status, Expect: expect}
+		}
+		return n, "", nil
+	}
+	if status >= 400 && status < 600 {
+		return n, "", &StatusError{Status: status, Reason: string(h.StatusMessage()), URL: name}
+	}
+	return n, "", nil
+}
+
+// send writes the request for uri.
+func (c *Client) send(conn *countingConn, method, uri string, header [][2]string, body []byte) error {
 	// urllib3 sends the request under the connect timeout and reads the
 	// response under the read timeout; so does this client.
-	if c.opts.ConnectTimeout > 0 {
-		conn.SetWriteDeadline(time.Now().Add(c.opts.ConnectTimeout))
-	} else {
-		conn.SetWriteDeadline(time.Time{})
-	}
-	req := &c.req
+	conn.armWrite(c.opts.ConnectTimeout)
+	x := senders.Get().(*sender)
+	defer func() {
+		x.bw.Reset(nil)
+		senders.Put(x)
+	}()
+	x.bw.Reset(conn)
+	req := &x.req
 	req.Reset()
 	req.Header.SetMethod(method)
 	req.SetRequestURI(uri)
@@ -239,50 +319,10 @@ func (c *Client) do(method, uri, name string, header [][2]string, body []byte, e
 	if c.opts.Close {
 		req.SetConnectionClose()
 	}
-	conn.startResponse(c.opts.ResponseTimeout)
-	werr := req.Write(c.bw)
-	if werr == nil {
-		werr = c.bw.Flush()
+	if err := req.Write(x.bw); err != nil {
+		return err
 	}
-	// urllib3 ignores a broken pipe or a reset while sending and reads
-	// what the server said before it closed: an answer, or the error the
-	// read meets.
-	if werr != nil && !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
-		c.drop()
-		return 0, "", c.wireError(werr, conn)
-	}
-	resp := &c.resp
-	resp.Reset()
-	if err := readHead(&resp.Header, c.br); err != nil {
-		c.drop()
-		return 0, "", c.wireError(err, conn)
-	}
-	n, untilClose, err := readBody(&resp.Header, c.br, c.opts.MaxBody)
-	if err != nil {
-		c.drop()
-		var big *BodyTooLargeError
-		if errors.As(err, &big) {
-			return 0, "", err
-		}
-		return 0, "", c.wireError(err, conn)
-	}
-	if werr != nil || untilClose || c.opts.Close || resp.Header.ConnectionClose() {
-		c.drop()
-	}
-	if loc := redirectTo(&resp.Header); loc != "" {
-		return n, loc, nil
-	}
-	status := resp.StatusCode()
-	if expect != nil {
-		if !slices.Contains(expect, status) {
-			return n, "", &UnexpectedStatusError{Status: status, Expect: expect}
-		}
-		return n, "", nil
-	}
-	if status >= 400 && status < 600 {
-		return n, "", &StatusError{Status: status, Reason: string(resp.Header.StatusMessage()), URL: name}
-	}
-	return n, "", nil
+	return x.bw.Flush()
 }
 
 // readHead reads a response's head, past any interim 1xx response.
@@ -312,7 +352,11 @@ func readBody(h *fasthttp.ResponseHeader, br *bufio.Reader, max int64) (n int64,
 		if int64(cl) > max {
 			return 0, false, &BodyTooLargeError{Max: max, Announced: int64(cl)}
 		}
-		n, err = io.CopyN(io.Discard, br, int64(cl))
+		// Discard reads through the reader's own buffer: no copy, no
+		// allocation, and one read for a body that came with its head.
+		var d int
+		d, err = br.Discard(cl)
+		n = int64(d)
 		if err == io.EOF {
 			err = &IncompleteReadError{Read: n, Expected: int64(cl) - n}
 		}
@@ -379,8 +423,8 @@ func (c *Client) connection() (*countingConn, error) {
 	if conn != nil {
 		// The last response's read deadline may have passed while the user
 		// waited; the check below must see the socket, not the deadline.
-		conn.Conn.SetReadDeadline(time.Time{})
-		if !dropped(rawConn(conn.Conn)) {
+		conn.armRead(time.Now())
+		if !dropped(conn.peer) {
 			return conn, nil
 		}
 	}
@@ -389,7 +433,11 @@ func (c *Client) connection() (*countingConn, error) {
 	}
 	// The user's context ends a dial in progress: a user being stopped
 	// must not wait out the connect timeout in a full backlog.
-	nc, err := c.dialer.DialContext(c.ctx, "tcp", c.target.addr)
+	d := net.Dialer{Timeout: c.opts.ConnectTimeout}
+	if c.local != nil {
+		d.LocalAddr, d.Control = c.local, bindAddressNoPort
+	}
+	nc, err := d.DialContext(c.ctx, "tcp", c.target.addr)
 	if err != nil {
 		if c.ctx.Err() != nil {
 			return nil, ErrClosed
@@ -405,7 +453,16 @@ func (c *Client) connection() (*countingConn, error) {
 		}
 		return nil, &dialError{err}
 	}
-	conn = &countingConn{Conn: nc}
+	conn = &countingConn{Conn: nc, timeout: c.opts.ResponseTimeout}
+	if sc, ok := rawConn(nc).(syscall.Conn); ok {
+		conn.peer, _ = sc.SyscallConn()
+	}
+	// Over TLS the socket's bytes are records, and the TLS layer may hold
+	// a response's plaintext already read: only a plain connection waits
+	// for its response on the socket.
+	if !c.target.https {
+		conn.raw = conn.peer
+	}
 	c.mu.Lock()
 	if c.done {
 		c.mu.Unlock()
@@ -414,13 +471,6 @@ func (c *Client) connection() (*countingConn, error) {
 	}
 	c.conn = conn
 	c.mu.Unlock()
-	if c.br == nil {
-		c.br = bufio.NewReaderSize(conn, 4096)
-		c.bw = bufio.NewWriterSize(conn, 512)
-	} else {
-		c.br.Reset(conn)
-		c.bw.Reset(conn)
-	}
 	return conn, nil
 }
 
@@ -510,18 +560,13 @@ func latin1(b []byte) string {
 
 // dropped reports whether the peer closed (or sent unasked-for bytes on) a
 // kept-alive connection, without waiting: a non-blocking MSG_PEEK.
-func dropped(conn net.Conn) bool {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
+func dropped(rc syscall.RawConn) bool {
+	if rc == nil {
 		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return true
 	}
 	gone := false
 	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		gone = n > 0 || (n == 0 && err == nil) || (err != nil && err != unix.EAGAIN && err != unix.EINTR)
 		return true
@@ -539,29 +584,116 @@ const headSize = 1024
 
 // countingConn remembers what the reads of one response saw, because
 // fasthttp folds every error on a response's first byte into io.EOF and
-// does not say how much of a body came; it also arms the read deadline
-// before each read, which makes the response timeout one per wait.
+// does not say how much of a body came; it also keeps the read deadline
+// ahead of each read, which makes the response timeout one per wait.
 type countingConn struct {
 	net.Conn
-	timeout time.Duration
+	peer    syscall.RawConn // the socket, for dropped; nil when there is none
+	raw     syscall.RawConn // the socket awaitResponse waits on; nil: none (TLS)
+	timeout time.Duration   // the response timeout; 0: none
+	readDL  time.Time       // the read deadline set last
+	writeDL time.Time       // the write deadline set last
 	read    int64
 	err     error
-	head    []byte
-	buf     [headSize]byte
+	head    []byte // the response's first bytes, into a receiver's buffer
+
+	// awaitResponse's state, kept with the connection so that waiting
+	// allocates nothing.
+	peek    func(fd uintptr) bool
+	peeked  bool
+	peekErr error
+	peekBuf [1]byte
 }
 
 // startResponse resets what is remembered, before a request is sent.
-func (c *countingConn) startResponse(timeout time.Duration) {
-	c.timeout, c.read, c.err, c.head = timeout, 0, nil, c.buf[:0]
+func (c *countingConn) startResponse() {
+	c.read, c.err, c.head = 0, nil, nil
+}
+
+// awaitResponse waits, holding no buffer, until the response's first
+// bytes (or the server's close) can be read, or the response timeout
+// passes. The poller does the waiting: a non-blocking MSG_PEEK first, and
+// when nothing is there yet, the poller's word that something is (a rare
+// spurious wake-up only means the read that follows waits, as a plain
+// read would). That is as many system calls as reading straight away.
+func (c *countingConn) awaitResponse() error {
+	if c.raw == nil {
+		return nil
+	}
+	c.armRead(time.Now())
+	if c.peek == nil {
+		c.peek = func(fd uintptr) bool {
+			if c.peeked {
+				return true // woken by the poller: readable
+			}
+			c.peeked = true
+			_, _, err := unix.Recvfrom(int(fd), c.peekBuf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			switch err {
+			case unix.EAGAIN, unix.EINTR:
+				return false
+			case nil:
+			default:
+				c.peekErr = err
+			}
+			return true
+		}
+	}
+	c.peeked, c.peekErr = false, nil
+	err := c.raw.Read(c.peek)
+	if err == nil && c.peekErr != nil {
+		// The socket's error (a reset, say): the peek took it, a read
+		// would now see none.
+		err = os.NewSyscallError("read", c.peekErr)
+	}
+	if err != nil {
+		c.err = err
+	}
+	return err
+}
+
+// Deadlines are moved lazily: a deadline is set only when the one in place
+// would end the wait at hand sooner than the timeout, and then a little
+// further than needed, so that a user making thousands of requests a
+// second sets one every deadlineSlack instead of one per read and write
+// (each is a lock and a timer change in the runtime's poller). A wait is
+// never cut before the timeout; a silence fails after the timeout and at
+// most deadlineSlack more.
+func deadlineSlack(timeout time.Duration) time.Duration {
+	return min(timeout/8, 100*time.Millisecond)
+}
+
+// armRead makes the read deadline at least the response timeout from now.
+func (c *countingConn) armRead(now time.Time) {
+	if c.timeout <= 0 || !c.readDL.Before(now.Add(c.timeout)) {
+		return
+	}
+	c.readDL = now.Add(c.timeout + deadlineSlack(c.timeout))
+	c.Conn.SetReadDeadline(c.readDL)
+}
+
+// armWrite makes the write deadline at least timeout from now, or clears
+// it for a timeout of 0.
+func (c *countingConn) armWrite(timeout time.Duration) {
+	if timeout <= 0 {
+		if !c.writeDL.IsZero() {
+			c.writeDL = time.Time{}
+			c.Conn.SetWriteDeadline(c.writeDL)
+		}
+		return
+	}
+	now := time.Now()
+	if !c.writeDL.Before(now.Add(timeout)) {
+		return
+	}
+	c.writeDL = now.Add(timeout + deadlineSlack(timeout))
+	c.Conn.SetWriteDeadline(c.writeDL)
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
-	if c.timeout > 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
-	}
+	c.armRead(time.Now())
 	n, err := c.Conn.Read(p)
 	c.read += int64(n)
-	if room := headSize - len(c.head); room > 0 && n > 0 {
+	if room := cap(c.head) - len(c.head); room > 0 && n > 0 {
 		c.head = append(c.head, p[:min(n, room)]...)
 	}
 	if err != nil {

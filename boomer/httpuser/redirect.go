@@ -56,7 +56,7 @@ func (c *Client) fetch(method, path, name string, header [][2]string, body []byt
 		if hops == maxRedirects {
 			return n, name, errTooManyRedirects
 		}
-		method, header, body = rebuild(cl.resp.StatusCode(), method, header, body)
+		method, header, body = rebuild(cl.status, method, header, body)
 		here, err := url.Parse(cl.target.origin + uri)
 		if err != nil {
 			return n, name, err

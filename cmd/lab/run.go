@@ -43,7 +43,7 @@ type runFlags struct {
 func runFlagSet(f *runFlags, runTime, pause, connect, response, onEMFILE *string) *flag.FlagSet {
 	fs := newFlags("lab run")
 	c := &f.cfg
-	fs.StringVar(&f.preset, "preset", "lab", "`NAME`: lab (LabUser, 1000 users, spawn rate 100, 60s a model), quick (20 users, 5s a model), max (HammerUser, 200 users, 30s a model: each model's ceiling), sweep (LabUser steps 10,100,1000,2000,5000 at spawn rate 500, 30s each: each model's knee), seeds (the course's setup: 1000 LabUsers ramped at 100 and at 1000 a second, 30s, Go and Python workers; single, process, thread, select and epoll) or sweep-rps (a pool of 1000 users held at 1000, 10000 and 100000 requests a second, 30s each: each model's knee in an open model)")
+	fs.StringVar(&f.preset, "preset", "lab", "`NAME`: lab (LabUser, 1000 users, spawn rate 100, 60s a model), quick (20 users, 5s a model), max (HammerUser, 200 users, 30s a model: each model's ceiling), sweep (LabUser steps 10,100,1000,2000,5000 at spawn rate 500, 30s each: each model's knee), seeds (the course's setup: 1000 LabUsers ramped at 100 and at 1000 a second, 30s, Go and Python workers; single, process, thread, select and epoll), sweep-rps (a pool of 1000 users held at 1000, 10000 and 100000 requests a second, 30s each: each model's knee in an open model) or c10k (LabUsers from 1000 up to as many as the open-files hard limit lets a target hold, 20s a step at spawn rate 1000, the targets at that limit, as many workers as the users need: what each model pays per connection and where it stops)")
 	fs.StringVar(&f.sweep, "sweep", "", "a step-load sweep: user counts, `LIST` (10,100,1000), each held --run-time after its ramp at --spawn-rate; the report finds each model's knee (default the preset's)")
 	fs.StringVar(&f.sweepRPS, "sweep-rps", "", "an open-model sweep: arrival rates, `LIST` (1000,10000), requests a second held whatever the latency, each for --run-time; --users are the pool, spawned once; times run from when each request was due; Go workers only (default the preset's)")
 	fs.StringVar(&c.Generator, "generator", "", "who makes the load, `G`: go (bin/boomer), python (Locust's workers running the locustfile's HttpUsers, as the course did) or both (each model once with each; default the preset's, else go)")
@@ -83,7 +83,7 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	}
 	p, ok := runner.Presets[f.preset]
 	if !ok {
-		return nil, fmt.Errorf("--preset %q: want lab, quick, max, sweep, seeds or sweep-rps", f.preset)
+		return nil, fmt.Errorf("--preset %q: want lab, quick, max, sweep, seeds, sweep-rps or c10k", f.preset)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
@@ -131,6 +131,22 @@ func parseRunFlags(args []string) (*runFlags, error) {
 		}
 		if len(c.Sweep) == 0 {
 			return nil, fmt.Errorf("--sweep %q names no step", f.sweep)
+		}
+	}
+	limits := runner.ReadLimits()
+	if p.C10K {
+		steps, workers, maxFDs := runner.C10K(limits)
+		if !set["sweep"] {
+			c.Sweep = steps
+		}
+		if !set["workers"] {
+			c.Workers = workers
+		}
+		if !set["max-fds"] {
+			c.MaxFDs = maxFDs
+		}
+		if !set["users"] {
+			c.Users = steps[len(steps)-1]
 		}
 	}
 	c.RunTime = p.RunTime
@@ -195,6 +211,12 @@ func parseRunFlags(args []string) (*runFlags, error) {
 	if err := check.Validate(); err != nil {
 		return nil, err
 	}
+	// Users a worker cannot hold would fail in the worker, mid-run, and
+	// the run would measure the worker: refused here, before the run.
+	if err := c.CheckLimits(limits); err != nil {
+		return nil, err
+	}
+	c.Sources = c.SourcesFor(limits)
 	return f, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +72,49 @@ func TestRunBadFlags(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Fatalf("%v: %s made", args, out)
 		}
+	}
+}
+
+// More users than the workers' descriptors can hold are refused before
+// the run, with what to do instead; the c10k preset plans its steps,
+// workers and the targets' limit from this machine's limits.
+func TestRunRefusesUsersPastTheLimits(t *testing.T) {
+	l := runner.ReadLimits()
+	out := filepath.Join(t.TempDir(), "results")
+	too := strconv.Itoa(l.NoFile)
+	for _, args := range [][]string{
+		{"--users", too, "--workers", "1"},
+		{"--preset", "c10k", "--workers", "1", "--sweep", "1000," + too},
+		{"--users", "100", "--max-fds", strconv.Itoa(l.NoFile + 1)},
+	} {
+		var errs strings.Builder
+		code := runMain(append(args, "--out", out), io.Discard, &errs)
+		if code != 2 || strings.Count(errs.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, %q; want 2 and one line", args, code, errs.String())
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("%v: %s made", args, out)
+		}
+		if !strings.Contains(errs.String(), "open-files") {
+			t.Errorf("%v: %q does not name the open-files limit", args, errs.String())
+		}
+	}
+	var errs strings.Builder
+	runMain([]string{"--users", too, "--workers", "1", "--out", out}, io.Discard, &errs)
+	want := fmt.Sprintf("lab run: %d users on 1 worker(s) is %d a worker, but a worker holds a connection per user and its open-files limit %d leaves room for %d: use --workers 2 or more",
+		l.NoFile, l.NoFile, l.NoFile, l.NoFile-16)
+	if !strings.HasPrefix(errs.String(), want) {
+		t.Errorf("said %q, want %q", errs.String(), want)
+	}
+
+	f, err := parseRunFlags([]string{"--preset", "c10k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, workers, fds := runner.C10K(l)
+	c := f.cfg
+	if !slices.Equal(c.Sweep, steps) || c.Workers != workers || c.MaxFDs != fds || c.UserClass != "LabUser" {
+		t.Errorf("c10k: sweep %v, %d workers, --max-fds %d, %s; want %v, %d, %d, LabUser", c.Sweep, c.Workers, c.MaxFDs, c.UserClass, steps, workers, fds)
 	}
 }
 

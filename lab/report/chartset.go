@@ -51,7 +51,8 @@ func (r *Report) charts() []chart {
 		}
 		charts = append(charts, chart{file: "cpu.png", title: "Server CPU, % of one core", yTitle: "%", cats: models, bars: []barSet{{"CPU", cpu}}})
 	}
-	return append(charts, r.sweepCharts()...)
+	charts = append(charts, r.sweepCharts()...)
+	return append(charts, r.heldCharts()...)
 }
 
 // sweepCharts are the knee curves, RPS and p95 against users, and what a

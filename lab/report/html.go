@@ -50,6 +50,7 @@ figure{margin:1em 0}
 	b.WriteString("</table>\n<p>Sorted by requests per second; the best of each column is highlighted. Failures by kind come from Locust's failures CSV.</p>\n")
 	r.serverHTML(&b)
 	r.sweepHTML(&b)
+	r.heldHTML(&b)
 	r.repeatHTML(&b)
 	if err := r.seedsHTML(&b); err != nil {
 		return err

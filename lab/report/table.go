@@ -202,6 +202,7 @@ func (r *Report) Markdown(w io.Writer) error {
 	if err := r.sweepMarkdown(w); err != nil {
 		return err
 	}
+	r.heldMarkdown(w)
 	r.repeatMarkdown(w)
 	if err := r.seedsMarkdown(w); err != nil {
 		return err

@@ -114,6 +114,9 @@ func workerArgs(cfg *Config, port int) []string {
 	if cfg.MaxFDs > 0 {
 		args = append(args, "--max-fds", strconv.Itoa(cfg.MaxFDs))
 	}
+	if cfg.Sources > 1 {
+		args = append(args, "--source-addrs", sourceList(cfg.Sources))
+	}
 	return args
 }
 

@@ -59,6 +59,10 @@ type Config struct {
 	// SpawnRates, if set, runs every model once per spawn rate (the
 	// seeds preset's two ramps); SpawnRate is then unused.
 	SpawnRates []float64
+	// Sources is how many loopback addresses (127.0.0.1 onwards) the Go
+	// workers dial from, so that more users than one address has
+	// ephemeral ports reach the target; 0 or 1: the kernel's choice.
+	Sources int
 }
 
 func (c *Config) spawnRates() []float64 {
@@ -184,6 +188,9 @@ type Preset struct {
 	SpawnRates []float64 // runs every model once per rate
 	Generator  string
 	Models     []string // the preset's models; none: every model
+	// C10K plans the steps, workers and the targets' --max-fds from the
+	// machine's limits (see C10K).
+	C10K bool
 }
 
 // Presets: lab is the comparison the report is made for, quick a smoke run
@@ -192,7 +199,10 @@ type Preset struct {
 //
 // sweep holds LabUsers at 10 to 5000 for 30 s each: the knee of every
 // model. sweep-rps is its open model: a pool of 1000 users held at 1000,
-// 10000 and 100000 requests a second, 30 s each. seeds is the course reports' setup, 1000 LabUsers ramped at 100
+// 10000 and 100000 requests a second, 30 s each. c10k holds LabUsers, 20 s
+// a step, from 1000 up to as many connections as the machine's open-files
+// limit lets a target hold: what each model pays per connection and where
+// it stops. seeds is the course reports' setup, 1000 LabUsers ramped at 100
 // and at 1000 a second (each rate a run), by bin/boomer and by Python
 // workers, for the models the course measured, and epoll.
 var Presets = map[string]Preset{
@@ -206,6 +216,7 @@ var Presets = map[string]Preset{
 	"seeds": {Users: 1000, SpawnRate: 100, RunTime: 30 * time.Second, UserClass: "LabUser",
 		SpawnRates: []float64{100, 1000}, Generator: "both",
 		Models: []string{"single", "process", "thread", "select", "epoll"}},
+	"c10k": {SpawnRate: 1000, RunTime: 20 * time.Second, UserClass: "LabUser", C10K: true},
 }
 
 // UserClasses are the locustfile's (and bin/boomer's) user classes.
@@ -340,6 +351,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--repeat %d: want 1..100", c.Repeat)
 	case c.Generator != "" && !slices.Contains(Generators, c.Generator):
 		return fmt.Errorf("--generator %q: want go, python or both", c.Generator)
+	case c.Sources < 0 || c.Sources > 256:
+		return fmt.Errorf("%d source addresses: want 0..256", c.Sources)
 	}
 	if len(c.Sweep) > 0 && len(c.SweepRPS) > 0 {
 		return fmt.Errorf("--sweep and --sweep-rps: a sweep's steps are users or rates, not both")

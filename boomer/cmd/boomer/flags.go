@@ -7,10 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"serverlab/boomer/httpuser"
 )
 
 const usage = `usage: boomer [options] [--standalone ... [UserClass ...]]
@@ -32,6 +36,11 @@ the master sends it.
                          soft limit is raised to the hard one)
   --max-rps N            at most N requests a second over all users
   --close                send Connection: close; a new connection per request
+  --source-addrs LIST    local addresses to dial from, each user one in turn:
+                         127.0.0.2,127.0.0.3 or a range 127.0.0.1-127.0.0.4.
+                         One address reaches one target port with as many
+                         connections as there are ephemeral ports (about
+                         28,000); each more address adds as many.
   --connect-timeout S    seconds to wait for a connection, and for the request
                          to be sent (default 5; 0: the kernel's own limit)
   --response-timeout S   seconds to wait for a response's first byte, and for
@@ -75,6 +84,7 @@ type config struct {
 	connectTimeout  time.Duration
 	responseTimeout time.Duration
 	maxBody         int64
+	sources         []netip.Addr // --source-addrs; none: the kernel's choice
 	level           slog.Level
 	runTasks        string
 	standalone      bool
@@ -108,6 +118,7 @@ func parseFlags(args []string) (*config, error) {
 	connectTimeout := fs.String("connect-timeout", "5", "")
 	responseTimeout := fs.String("response-timeout", "10", "")
 	maxBody := fs.String("max-body", "16M", "")
+	sources := fs.String("source-addrs", "", "")
 	level := fs.String("loglevel", "INFO", "")
 	fs.StringVar(&cfg.runTasks, "run-tasks", "", "")
 	fs.BoolVar(&cfg.standalone, "standalone", false, "")
@@ -151,6 +162,11 @@ func parseFlags(args []string) (*config, error) {
 	if cfg.maxBody, err = parseSize("--max-body", *maxBody); err != nil {
 		return nil, err
 	}
+	if *sources != "" {
+		if cfg.sources, err = parseSources(*sources); err != nil {
+			return nil, err
+		}
+	}
 	cfg.host = strings.TrimSpace(cfg.host)
 	switch {
 	case cfg.masterHost == "":
@@ -184,6 +200,23 @@ func parseFlags(args []string) (*config, error) {
 		return nil, errors.New("--standalone and --run-tasks need -H URL")
 	}
 	return cfg, nil
+}
+
+// parseSources reads --source-addrs and checks that this host has each
+// address, so that a typo fails here and not in every user's dial.
+func parseSources(list string) ([]netip.Addr, error) {
+	addrs, err := httpuser.ParseSources(list)
+	if err != nil {
+		return nil, fmt.Errorf("--source-addrs: %v", err)
+	}
+	for _, a := range addrs {
+		c, err := net.ListenPacket("udp", netip.AddrPortFrom(a, 0).String())
+		if err != nil {
+			return nil, fmt.Errorf("--source-addrs: %s is not an address of this host", a)
+		}
+		c.Close()
+	}
+	return addrs, nil
 }
 
 // minFDs is what the worker holds before any user connects: stdio, the

@@ -53,6 +53,8 @@ func TestBadUsageIsOneLineAndExit2(t *testing.T) {
 		{[]string{"--max-body", "2G"}, "--max-body"},
 		{[]string{"--max-body", "lots"}, "--max-body"},
 		{[]string{"--standalone", "-H", "http://127.0.0.1:1", "LabUser", "--users", "3"}, "flags come first"},
+		{[]string{"--source-addrs", "127.0.0.9-127.0.0.2"}, "--source-addrs"},
+		{[]string{"--source-addrs", "192.0.2.7"}, "--source-addrs: 192.0.2.7 is not an address of this host"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -98,6 +100,9 @@ func TestFlagsParse(t *testing.T) {
 		if cfg, err := parseFlags([]string{"--max-body", in}); err != nil || cfg.maxBody != want {
 			t.Errorf("--max-body %s: %v, %v; want %d", in, cfg, err, want)
 		}
+	}
+	if cfg, err := parseFlags([]string{"--source-addrs", "127.0.0.2-127.0.0.4"}); err != nil || len(cfg.sources) != 3 {
+		t.Errorf("--source-addrs 127.0.0.2-127.0.0.4: %v, %v", cfg, err)
 	}
 	if cfg, _ := parseFlags([]string{"--run-time", "1h30m"}); cfg.runTime != 90*time.Minute {
 		t.Errorf("--run-time 1h30m = %v", cfg.runTime)
