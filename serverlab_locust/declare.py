@@ -185,6 +185,9 @@ class Request:
             "body": self.body if self.body is not None else self.json_text,
             "json": self.json is not None,
             "name": self.name,
+            # Without name=, a worker names the request by its URL, the
+            # host's path and query joined as requests joins them.
+            "named": self._pass_name,
             "expect": self.expect,
         }
 

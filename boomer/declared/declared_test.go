@@ -71,7 +71,7 @@ const shop = `{"version": 1, "unsupported": {"PlainUser": "not a DeclaredUser: i
   "tasks": [
    {"name": "/", "weight": 3, "tags": ["home"], "requests": [{"method": "GET", "path": "/", "query": [], "headers": [], "body": null, "json": false, "name": "/", "expect": null}]},
    {"name": "/item", "weight": 1, "tags": ["shop"], "requests": [
-     {"method": "GET", "path": "/item/{n}", "query": [["q", "a b&{item}"]], "headers": [["X-User", "u{n}"]], "body": null, "json": false, "name": "/item", "expect": null},
+     {"method": "GET", "path": "/item/{n}", "query": [["q", "a b&{item}"]], "headers": [["X-User", "u{n}"]], "body": null, "json": false, "name": "/item", "named": true, "expect": null},
      {"method": "GET", "path": "/gone", "query": [], "headers": [], "body": null, "json": false, "name": "/gone", "expect": [200, 404]},
      {"method": "GET", "path": "/broken", "query": [], "headers": [], "body": null, "json": false, "name": "/broken", "expect": [200, 404]},
      {"method": "GET", "path": "/missing", "query": [], "headers": [], "body": null, "json": false, "name": "/missing", "expect": null}]}]}]}`

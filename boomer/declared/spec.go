@@ -86,7 +86,10 @@ type Request struct {
 	Body    *string     `json:"body"`
 	JSON    bool        `json:"json"`
 	Name    string      `json:"name"`
-	Expect  []int       `json:"expect"`
+	// Named: the name is the declaration's own (or has values to fill);
+	// otherwise the request is named by its URL, as requests names it.
+	Named  bool  `json:"named"`
+	Expect []int `json:"expect"`
 }
 
 // Parse reads a spec as the master's message carries it (decoded msgpack)

@@ -337,7 +337,10 @@ func (r *Request) templated(vals map[string]Value) bool {
 
 // render makes the request with vals filled in (nil: as written).
 func (r *Request) render(vals map[string]string) httpuser.Request {
-	out := httpuser.Request{Method: r.Method, Name: r.Name, Expect: r.Expect}
+	out := httpuser.Request{Method: r.Method, Expect: r.Expect}
+	if r.Named {
+		out.Name = r.Name
+	}
 	path := fill(r.Path, vals, false)
 	if len(r.Query) > 0 {
 		var q strings.Builder

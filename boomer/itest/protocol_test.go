@@ -194,7 +194,7 @@ func classEditAsPythonWorkers(t *testing.T) {
 				return err == nil && len(s) == 1, fmt.Sprint(s, err)
 			})
 			edit, _ := json.Marshal(map[string]any{"user_class_name": "HammerUser", "host": missing,
-				"weight": 1, "fixed_count": 0, "tasks": []string{"index"}})
+				"weight": 1, "fixed_count": 0, "tasks": []string{"/"}})
 			res, err := http.Post(web+"/user", "application/json", bytes.NewReader(edit))
 			if err != nil {
 				t.Fatal(err)
