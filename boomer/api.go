@@ -23,6 +23,9 @@ type User struct {
 	// this user (the locustfile's options, such as target); nil without a
 	// master.
 	Options map[string]any
+	// KeepTasks, when not nil, are the tasks of the class's TaskNames the
+	// web UI's class editor kept for users started after the edit.
+	KeepTasks []string
 
 	stats   *shard // nil: records go to the running Boomer, if any
 	onError func(exception)
@@ -113,6 +116,13 @@ type UserClass struct {
 	OnStart func(u *User) error
 	// OnStop runs once when a user whose OnStart succeeded stops.
 	OnStop func(u *User)
+	// TaskNames, when not nil, names the tasks a class picks among itself
+	// (a declared class, whose one Task runs them): the web UI's class
+	// editor chooses among these, and its choice reaches each user started
+	// after it as User.KeepTasks.
+	TaskNames []string
+
+	keep []string // the class editor's choice among TaskNames
 }
 
 // Options configure a Boomer. The zero value talks to a master on

@@ -36,7 +36,7 @@ func (p *pool) edit(settings map[string]any) error {
 		list, _ := v.([]any)
 		var keep []string
 		for _, t := range list {
-			if s, ok := t.(string); ok && slices.ContainsFunc(c.Tasks, func(x Task) bool { return x.Name == s }) {
+			if s, ok := t.(string); ok && slices.Contains(taskNames(c), s) {
 				keep = append(keep, s)
 			}
 		}
@@ -61,6 +61,10 @@ func (p *pool) edited(name string) (*UserClass, string) {
 		return c, e.host
 	}
 	cc := *c
+	if c.TaskNames != nil {
+		cc.keep = e.tasks // the class picks among them itself
+		return &cc, e.host
+	}
 	cc.Tasks = slices.DeleteFunc(slices.Clone(c.Tasks), func(t Task) bool { return !slices.Contains(e.tasks, t.Name) })
 	return &cc, e.host
 }
@@ -73,6 +77,9 @@ func (p *pool) classHost(name string) string {
 }
 
 func taskNames(c *UserClass) []string {
+	if c.TaskNames != nil {
+		return c.TaskNames
+	}
 	out := make([]string, len(c.Tasks))
 	for i, t := range c.Tasks {
 		out[i] = t.Name

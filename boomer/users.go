@@ -254,7 +254,7 @@ func (p *pool) start(c *UserClass, host string, n int) {
 		p.nextID++
 		ctx, cancel := context.WithCancel(p.ctx)
 		loop, finish := context.WithCancel(ctx)
-		u := &User{Class: c.Name, ID: p.nextID, Host: host, Ctx: ctx, Options: p.options, stats: p.stats.newShard(), onError: p.onError}
+		u := &User{Class: c.Name, ID: p.nextID, Host: host, Ctx: ctx, Options: p.options, KeepTasks: c.keep, stats: p.stats.newShard(), onError: p.onError}
 		r := &userRun{u: u, cancel: cancel, finish: finish, loop: loop, done: make(chan struct{})}
 		p.byClass[c.Name] = append(p.byClass[c.Name], r)
 		p.wg.Add(1)

@@ -174,9 +174,20 @@ func TestTags(t *testing.T) {
 		{map[string]any{"tags": list()}, 0},
 		{map[string]any{"tags": list("nothing")}, 0},
 	} {
-		if got := k.picker(tt.opts).total; got != tt.want {
+		if got := k.picker(tt.opts, nil).total; got != tt.want {
 			t.Errorf("options %v: weight %d left, want %d", tt.opts, got, tt.want)
 		}
+	}
+	// The web UI's class editor keeps some tasks by name, and the tags
+	// apply to what it kept.
+	if got := k.picker(nil, []string{"/item"}).total; got != 1 {
+		t.Errorf("the class editor kept /item: weight %d left, want 1", got)
+	}
+	if got := k.picker(map[string]any{"exclude_tags": list("shop")}, []string{"/item"}).total; got != 0 {
+		t.Errorf("the class editor kept /item, tagged shop, and shop is excluded: weight %d left, want 0", got)
+	}
+	if got := k.userClass().TaskNames; len(got) != 2 || got[1] != "/item" {
+		t.Errorf("the class offers the editor %v, want its two declared tasks", got)
 	}
 }
 

@@ -119,6 +119,8 @@ func (k *class) userClass() *boomer.UserClass {
 		OnStart: k.start,
 		OnStop:  k.stop,
 		Tasks:   []boomer.Task{{Name: k.spec.Name, Weight: 1, Fn: k.task}},
+		// The web UI's class editor picks among the declared tasks.
+		TaskNames: slices.Clone(k.names),
 	}
 }
 
@@ -140,7 +142,7 @@ func (k *class) start(u *boomer.User) error {
 	if err != nil {
 		return err
 	}
-	st := &user{client: c, rec: u, onStart: k.onStart, onStop: k.onStop, tasks: k.tasks, pick: k.picker(u.Options)}
+	st := &user{client: c, rec: u, onStart: k.onStart, onStop: k.onStop, tasks: k.tasks, pick: k.picker(u.Options, u.KeepTasks)}
 	if k.opts.Recorder != nil {
 		st.rec = k.opts.Recorder(u)
 	}
@@ -239,10 +241,10 @@ func (p *picker) next() int {
 // filtered as Locust's filter_tasks_by_tags does: with tags, a task
 // stays when it has one of them; with exclude_tags, when it has none of
 // those.
-func (k *class) picker(options map[string]any) *picker {
+func (k *class) picker(options map[string]any, keep []string) *picker {
 	tags, hasTags := stringList(options["tags"])
 	excl, hasExcl := stringList(options["exclude_tags"])
-	key := fmt.Sprint(hasTags, tags, hasExcl, excl)
+	key := fmt.Sprint(hasTags, tags, hasExcl, excl, keep == nil, keep)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if p := k.pickers[key]; p != nil {
@@ -256,6 +258,9 @@ func (k *class) picker(options map[string]any) *picker {
 		}
 		if hasExcl {
 			pass = pass && !intersects(k.tags[i], excl)
+		}
+		if keep != nil {
+			pass = pass && slices.Contains(keep, k.names[i])
 		}
 		if pass {
 			p.total += w
