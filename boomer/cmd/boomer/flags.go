@@ -297,31 +297,6 @@ const maxBodyLimit = 1 << 30
 // maxTimeout keeps a timeout within what a time.Duration holds.
 const maxTimeout = 24 * time.Hour
 
-// timeoutOption reads one of the master's timeout options (seconds, as
-// the locustfile's parser gives them), or returns def when the master has
-// none or an unusable one.
-func timeoutOption(parsed map[string]any, key string, def time.Duration) time.Duration {
-	var v float64
-	switch x := parsed[key].(type) {
-	case float64:
-		v = x
-	case float32:
-		v = float64(x)
-	case int64:
-		v = float64(x)
-	case int:
-		v = float64(x)
-	case uint64:
-		v = float64(x)
-	default:
-		return def
-	}
-	if v < 0 || math.IsNaN(v) || v > maxTimeout.Seconds() {
-		return def
-	}
-	return time.Duration(v * float64(time.Second))
-}
-
 // checkURL accepts what httpuser can load: http[s]://HOST[:PORT][/path],
 // with a port a connection can be made to.
 func checkURL(s string) error {
