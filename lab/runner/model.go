@@ -244,6 +244,8 @@ func (m *modelRun) watch() error {
 		case <-deadline.C:
 			err = fmt.Errorf("the Locust master was still running %s after its run time; stopped", m.cfg.overrun())
 		case <-m.target.done:
+			// Its last words may still be on their way to the log.
+			m.target.waitOutput(2 * time.Second)
 			err = fmt.Errorf("target exited during the run (%s): %s", m.target.describe(), lastWords(m.base+".target.log"))
 		case <-workersGone:
 			err = fmt.Errorf("every worker exited before the master ended the run: %s", lastWords(m.workerLog(1)))
