@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"serverlab/internal/testbin"
 )
 
 func TestStandaloneRunAndSummary(t *testing.T) {
@@ -102,7 +104,7 @@ func TestLimiterSpacesSlots(t *testing.T) {
 func TestStandaloneEndsDespiteATaskIgnoringItsContext(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	var logs syncBuffer
+	var logs testbin.Output
 	b := NewStandaloneBoomer(Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, 1, 100, 200*time.Millisecond)
 	stubborn := &UserClass{Name: "S", Tasks: []Task{{Name: "t", Fn: func(*User) { <-release }}}}
 	done := make(chan error, 1)

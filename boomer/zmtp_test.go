@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"serverlab/internal/testbin"
 )
 
 // zmtpGreeting is a ZMTP 3.0 greeting with the NULL mechanism, as a
@@ -118,24 +120,6 @@ func sendMsg(t *testing.T, c net.Conn, typ string, data any) {
 	c.Write(zmtpFrame(false, b))
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -147,9 +131,9 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-func runWorkerAgainst(t *testing.T, port int, opts Options, classes ...*UserClass) (*syncBuffer, func()) {
+func runWorkerAgainst(t *testing.T, port int, opts Options, classes ...*UserClass) (*testbin.Output, func()) {
 	t.Helper()
-	var logs syncBuffer
+	var logs testbin.Output
 	opts.MasterHost, opts.MasterPort = "127.0.0.1", port
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	b := NewBoomer(opts)
@@ -287,7 +271,7 @@ func TestWarnDescriptors(t *testing.T) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testbin.Output
 	b := NewBoomer(Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if b.warnDescriptors(10) {
 		t.Errorf("10 users warned under a limit of %d: %s", lim.Cur, logs.String())
@@ -303,7 +287,7 @@ func TestWarnDescriptors(t *testing.T) {
 
 	// The ports of the source addresses bound the connections to one
 	// target as the descriptors do.
-	var portLogs syncBuffer
+	var portLogs testbin.Output
 	b = NewBoomer(Options{Logger: slog.New(slog.NewTextHandler(&portLogs, nil)), Ports: 5})
 	if b.warnDescriptors(5) {
 		t.Errorf("5 users with 5 ports warned: %s", portLogs.String())
