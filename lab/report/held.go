@@ -131,7 +131,24 @@ func stopped(s *SweepRun) string {
 	if len(s.Steps) == 0 {
 		return "no step measured"
 	}
-	out := fmt.Sprintf("did not stop: held every user up to %d, the last step measured", s.Steps[len(s.Steps)-1].Users)
+	// A server too busy to answer its /metrics (a thousand processes
+	// forking) leaves its last steps unmeasured: what it held there is
+	// unknown, not "every user".
+	last := -1
+	for i, st := range s.Steps {
+		if !math.IsNaN(st.Server.Active) {
+			last = i
+		}
+	}
+	var out string
+	switch {
+	case last < 0:
+		out = "not measured: its /metrics did not answer"
+	case last < len(s.Steps)-1:
+		out = fmt.Sprintf("held every user up to %d; not measured from %d users: its /metrics did not answer", s.Steps[last].Users, s.Steps[last+1].Users)
+	default:
+		out = fmt.Sprintf("did not stop: held every user up to %d, the last step measured", s.Steps[last].Users)
+	}
 	for _, st := range s.Steps {
 		if st.Broken {
 			return out + fmt.Sprintf("; but from %d users it missed the service level: %s", st.Users, st.How)

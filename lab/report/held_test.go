@@ -38,6 +38,11 @@ func TestHeld(t *testing.T) {
 				return r
 			}(),
 		}},
+		// Its /metrics silent at the last step.
+		{Name: "process", Model: "process", Steps: []StepRow{
+			row(1000, 1000, 100, 7000, 13000),
+			row(5000, nan, nan, nan, nan),
+		}},
 		{Name: "thread", Model: "thread", Steps: []StepRow{
 			row(100, 100, 30, 102, nan),
 			row(1000, 503, 60, 505, nan),
@@ -58,6 +63,9 @@ func TestHeld(t *testing.T) {
 	if h := by["thread"]; !strings.HasPrefix(h.Stopped, "at 1000 users, holding 503: a thread a connection: 505 threads; queued in the backlog") {
 		t.Errorf("thread: %+v", h)
 	}
+	if h := by["process"]; !strings.HasPrefix(h.Stopped, "held every user up to 1000; not measured from 5000 users: its /metrics did not answer") {
+		t.Errorf("process: %+v", h)
+	}
 	if h := by["slow"]; h.Stopped != "did not stop: held every user up to 2000, the last step measured; but from 2000 users it missed the service level: p95 3000 ms" {
 		t.Errorf("slow: %+v", h)
 	}
@@ -72,7 +80,7 @@ func TestHeld(t *testing.T) {
 		t.Errorf("html:\n%s", page.String())
 	}
 	charts := r.heldCharts()
-	if len(charts) != 3 || len(charts[1].lines) != 4 || charts[1].lines[0].x[2] != 15000 {
+	if len(charts) != 3 || len(charts[1].lines) != 5 || charts[1].lines[0].x[2] != 15000 {
 		t.Errorf("charts: %+v", charts)
 	}
 }

@@ -187,11 +187,17 @@ func (r *Report) orderings(rows []seeds.Row, rate float64) string {
 		// Who kept the users' pace, who left users waiting.
 		best := ord[0].rps
 		var kept, queued []string
+		queuedFailed := false
 		for _, x := range ord {
 			s := r.seed(x.model, gen, rate)
 			switch {
 			case !math.IsNaN(s.PeakActive) && s.PeakActive < 0.9*float64(r.seedUsers()):
-				queued = append(queued, fmt.Sprintf("%s held %.0f", x.model, s.PeakActive))
+				q := fmt.Sprintf("%s held %.0f", x.model, s.PeakActive)
+				if s.Row.FailPct > 0 {
+					q += fmt.Sprintf(" (%.1f %% of its requests failed)", s.Row.FailPct)
+					queuedFailed = queuedFailed || s.Row.FailPct >= 50
+				}
+				queued = append(queued, q)
 			case x.rps >= 0.9*best:
 				kept = append(kept, x.model)
 			}
@@ -200,7 +206,11 @@ func (r *Report) orderings(rows []seeds.Row, rate float64) string {
 			fmt.Fprintf(&b, " %s held a connection per user and served within 10 %% of each other: they all kept the users' pace, so their order is noise, not the model.", strings.Join(kept, ", "))
 		}
 		if len(queued) > 0 {
-			fmt.Fprintf(&b, " %s of the users' connections: the others waited in the kernel's backlog, where Locust records nothing until they time out, so fewer requests, not failures, show it.", strings.Join(queued, ", "))
+			if queuedFailed {
+				fmt.Fprintf(&b, " %s of the users' connections: the others waited in the kernel's backlog, where Locust records nothing until their response timeout, and then a failure: few requests, most of them failed.", strings.Join(queued, ", "))
+			} else {
+				fmt.Fprintf(&b, " %s of the users' connections: the others waited in the kernel's backlog, where Locust records nothing until they time out, so fewer requests, not failures, show it.", strings.Join(queued, ", "))
+			}
 		}
 		var bound []string
 		for _, x := range ord {

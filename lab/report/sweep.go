@@ -383,7 +383,14 @@ func judge(row *StepRow, fails []locustcsv.StepFailure, sl ServiceLevel) {
 		why = append(why, fmt.Sprintf("EMFILE: the server ran out of descriptors (%s accepts failed)", count(sv.EMFILE)))
 	}
 	if queued {
-		why = append(why, fmt.Sprintf("queued in the backlog: the server held %s for %s users", plural(sv.Active, "connection"), count(users)))
+		// Users left in the backlog time out; users whose connection the
+		// server accepted and closed (select past FD_SETSIZE) see resets
+		// and closes at once: the same shortfall, another mechanism.
+		if turnedAway := kinds[locustcsv.KindReset] + kinds[locustcsv.KindClosed]; turnedAway > kinds[locustcsv.KindTimeout] {
+			why = append(why, fmt.Sprintf("turned away: the server held %s for %s users and closed the others' connections", plural(sv.Active, "connection"), count(users)))
+		} else {
+			why = append(why, fmt.Sprintf("queued in the backlog: the server held %s for %s users", plural(sv.Active, "connection"), count(users)))
+		}
 	}
 	if s.Rate() {
 		why = append(why, openModelWhy(s, sl)...)
