@@ -132,6 +132,9 @@ func stopped(s *SweepRun) string {
 		return "no step measured"
 	}
 	out := fmt.Sprintf("did not stop: held every user up to %d, the last step measured", s.Steps[len(s.Steps)-1].Users)
+	if s.LostWorker != "" {
+		out = fmt.Sprintf("not seen: held every user up to %d, then the run ended early (%s)", s.Steps[len(s.Steps)-1].Users, s.LostWorker)
+	}
 	for _, st := range s.Steps {
 		if st.Broken {
 			return out + fmt.Sprintf("; but from %d users it missed the service level: %s", st.Users, st.How)
