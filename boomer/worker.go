@@ -498,10 +498,12 @@ func (g *beatGap) next(now time.Time, cpu, wait time.Duration, waitKnown bool) (
 		msg += fmt.Sprintf(" and its threads waited %s for one", waited.Round(10*time.Millisecond))
 	}
 	switch {
-	case waited >= gap/2:
+	case waited >= gap/2 && used < gap/2:
 		msg += ": it was ready to run but got no CPU, the CPUs it may use being busy with other work"
-	case used >= gap*9/10:
-		msg += ": it kept a CPU busy itself, and is the limit of this load"
+	case used >= gap*9/10 || waited >= 0 && used+waited >= gap*9/10:
+		// Its users' work queued before the heartbeat: Go's scheduler
+		// has no priorities.
+		msg += ": it was running or ready to run all along, its users' work ahead of the heartbeat: it needs more CPU than it got"
 	case waited >= 0:
 		msg += ": neither busy nor kept from a CPU, so a send to the master or a lock held the heartbeat back"
 	}
