@@ -41,6 +41,35 @@ func (p *procUsage) cpuPercent() float64 {
 	return pct
 }
 
+// runWait is how long this process's threads have been ready to run and
+// waited for a CPU (the second field of each /proc/self/task/TID/schedstat,
+// in nanoseconds, summed); ok is false where the kernel keeps no such
+// count. A thread that ended takes its share with it, so the sum may
+// fall; callers take only its rises.
+func runWait() (wait time.Duration, ok bool) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, false
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended since the listing
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		wait += time.Duration(ns)
+		ok = true
+	}
+	return wait, ok
+}
+
 // residentBytes reads this process's resident set size from
 // /proc/self/statm (its second field, in pages); 0 if unavailable.
 func residentBytes() int64 {

@@ -412,9 +412,14 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 		logSeq = seq
 	}
 	b.cpu.cpuPercent() // start the measuring interval
+	var gaps beatGap
 	beatNow := func() {
 		w.lastCPU.Store(math.Float64bits(b.cpu.cpuPercent()))
 		w.heartbeat(conn)
+		wait, ok := runWait()
+		if msg, late := gaps.next(time.Now(), cpuTime(), wait, ok); late {
+			b.log.Warn(msg)
+		}
 	}
 	// The first heartbeat goes at once: a master that sends heartbeats
 	// answers it, and only a master that has answered can be judged
@@ -454,6 +459,55 @@ func (w *worker) ticker(ctx context.Context, conn *masterConn, masterBeat *atomi
 			}
 		}
 	}
+}
+
+// lateBeat is the gap between two heartbeats that the worker reports:
+// Locust's master counts a worker missing once it has heard none for 4
+// to 5 s (a heartbeat sets its count to HEARTBEAT_LIVENESS, 3; a check a
+// second takes one off, and finds it missing below 0), and stops a test
+// whose last worker went missing.
+const lateBeat = 2 * time.Second
+
+// beatGap follows the heartbeats sent, with the process's CPU time and
+// its threads' wait for a CPU at each, so that a gap the master may take
+// for a lost worker is logged with what the worker did meanwhile.
+type beatGap struct {
+	at        time.Time // the previous heartbeat; zero before the first
+	cpu, wait time.Duration
+	waitKnown bool
+}
+
+// next records a heartbeat sent at now; after a gap of lateBeat or more
+// it returns what happened in the gap, and true.
+func (g *beatGap) next(now time.Time, cpu, wait time.Duration, waitKnown bool) (string, bool) {
+	prev := *g
+	g.at, g.cpu, g.wait, g.waitKnown = now, cpu, wait, waitKnown
+	if prev.at.IsZero() {
+		return "", false
+	}
+	gap := now.Sub(prev.at)
+	if gap < lateBeat {
+		return "", false
+	}
+	used := max(cpu-prev.cpu, 0)
+	msg := fmt.Sprintf("no heartbeat went to the master for %s (its limit is 4 to 5 s); meanwhile this worker used %s of CPU",
+		gap.Round(100*time.Millisecond), used.Round(10*time.Millisecond))
+	waited := time.Duration(-1)
+	if waitKnown && prev.waitKnown {
+		waited = max(wait-prev.wait, 0)
+		msg += fmt.Sprintf(" and its threads waited %s for one", waited.Round(10*time.Millisecond))
+	}
+	switch {
+	case waited >= gap/2 && used < gap/2:
+		msg += ": it was ready to run but got no CPU, the CPUs it may use being busy with other work"
+	case used >= gap*9/10 || waited >= 0 && used+waited >= gap*9/10:
+		// Its users' work queued before the heartbeat: Go's scheduler
+		// has no priorities.
+		msg += ": it was running or ready to run all along, its users' work ahead of the heartbeat: it needs more CPU than it got"
+	case waited >= 0:
+		msg += ": neither busy nor kept from a CPU, so a send to the master or a lock held the heartbeat back"
+	}
+	return msg, true
 }
 
 func (w *worker) sendException(conn *masterConn, e exception) {

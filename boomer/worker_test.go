@@ -417,3 +417,38 @@ func TestSpawnWaitsForClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A gap between heartbeats long enough for the master to give the worker
+// up is told with what the worker did meanwhile: kept from a CPU, running
+// or ready to run all along, or neither (something else held the heartbeat
+// back).
+func TestBeatGapSaysWhy(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var g beatGap
+	if _, late := g.next(t0, 0, 0, true); late {
+		t.Fatal("the first heartbeat is late")
+	}
+	if msg, late := g.next(t0.Add(time.Second), 10*time.Millisecond, 0, true); late {
+		t.Fatalf("a heartbeat a second after the last: %s", msg)
+	}
+	for _, c := range []struct {
+		gap, cpu, wait time.Duration
+		known          bool
+		want           string
+	}{
+		{4 * time.Second, 100 * time.Millisecond, 3500 * time.Millisecond, true, "for 4s (its limit is 4 to 5 s); meanwhile this worker used 100ms of CPU and its threads waited 3.5s for one: it was ready to run but got no CPU"},
+		{3 * time.Second, 2900 * time.Millisecond, 50 * time.Millisecond, true, "used 2.9s of CPU and its threads waited 50ms for one: it was running or ready to run all along"},
+		{3700 * time.Millisecond, 2640 * time.Millisecond, 1370 * time.Millisecond, true, "used 2.64s of CPU and its threads waited 1.37s for one: it was running or ready to run all along, its users' work ahead of the heartbeat"},
+		{5 * time.Second, 20 * time.Millisecond, 10 * time.Millisecond, true, "waited 10ms for one: neither busy nor kept from a CPU, so a send to the master or a lock held the heartbeat back"},
+		{2 * time.Second, 20 * time.Millisecond, 0, false, "for 2s (its limit is 4 to 5 s); meanwhile this worker used 20ms of CPU"},
+	} {
+		prev := g
+		msg, late := g.next(prev.at.Add(c.gap), prev.cpu+c.cpu, prev.wait+c.wait, c.known)
+		if !late || !strings.Contains(msg, c.want) || !c.known && strings.Contains(msg, "waited") {
+			t.Errorf("gap %s, cpu %s, wait %s (known %v): %q, want it to hold %q", c.gap, c.cpu, c.wait, c.known, msg, c.want)
+		}
+	}
+	if w, ok := runWait(); !ok || w < 0 {
+		t.Errorf("runWait() = %v, %v: this process's threads' schedstat unread", w, ok)
+	}
+}

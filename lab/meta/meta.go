@@ -119,6 +119,10 @@ type ModelRun struct {
 	Final      map[string]float64 `json:"target_final,omitempty"`
 	CPU        *CPUUse            `json:"target_cpu,omitempty"`
 	Files      []string           `json:"files"`
+	// LostWorker says why the run ended early when the Locust master
+	// stopped it because its last worker's heartbeats stopped: the load
+	// generator was lost, not the model. Empty otherwise.
+	LostWorker string `json:"lost_worker,omitempty"`
 }
 
 // Label is the run's name: its files' prefix and its row in the report.

@@ -149,6 +149,9 @@ func stopped(s *SweepRun) string {
 	default:
 		out = fmt.Sprintf("did not stop: held every user up to %d, the last step measured", s.Steps[last].Users)
 	}
+	if s.LostWorker != "" && last >= 0 {
+		out = fmt.Sprintf("not seen: held every user up to %d, then the run ended early (%s)", s.Steps[last].Users, s.LostWorker)
+	}
 	for _, st := range s.Steps {
 		if st.Broken {
 			return out + fmt.Sprintf("; but from %d users it missed the service level: %s", st.Users, st.How)

@@ -47,6 +47,12 @@ func TestHeld(t *testing.T) {
 			row(100, 100, 30, 102, nan),
 			row(1000, 503, 60, 505, nan),
 		}},
+		// Every user held until the master lost the worker: the model
+		// is not what stopped.
+		{Name: "cut", Model: "poll", LostWorker: "the master lost its worker", Steps: []StepRow{
+			row(1000, 1000, 20, nan, 1010),
+			row(5000, 5000, 50, nan, 5010),
+		}},
 	}}
 	hs := r.held()
 	by := map[string]Held{}
@@ -69,6 +75,12 @@ func TestHeld(t *testing.T) {
 	if h := by["slow"]; h.Stopped != "did not stop: held every user up to 2000, the last step measured; but from 2000 users it missed the service level: p95 3000 ms" {
 		t.Errorf("slow: %+v", h)
 	}
+	if h := by["cut"]; h.Stopped != "not seen: held every user up to 5000, then the run ended early (the master lost its worker)" {
+		t.Errorf("cut: %+v", h)
+	}
+	if k := kneeOf(&r.Sweeps[len(r.Sweeps)-1]); !strings.HasSuffix(k.Sentence, "its knee is beyond the steps measured. The run ended early, after the steps above: the master lost its worker.") {
+		t.Errorf("cut's knee: %s", k.Sentence)
+	}
 	var md strings.Builder
 	r.heldMarkdown(&md)
 	if !strings.Contains(md.String(), "| epoll | 15000 | 15000 | 137.2 | 8.0 | 10.0 | did not stop") {
@@ -80,7 +92,7 @@ func TestHeld(t *testing.T) {
 		t.Errorf("html:\n%s", page.String())
 	}
 	charts := r.heldCharts()
-	if len(charts) != 3 || len(charts[1].lines) != 5 || charts[1].lines[0].x[2] != 15000 {
+	if len(charts) != 3 || len(charts[1].lines) != len(r.Sweeps) || charts[1].lines[0].x[2] != 15000 {
 		t.Errorf("charts: %+v", charts)
 	}
 }

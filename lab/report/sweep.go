@@ -174,6 +174,10 @@ type SweepRun struct {
 	// MasterWarnedCPU: the master's log says a worker's CPU passed
 	// Locust's own warning threshold.
 	MasterWarnedCPU bool
+	// LostWorker, when the run ended early because the master lost its
+	// last worker, says so (meta.json's lost_worker): the steps after
+	// were never measured, and the model is not what stopped.
+	LostWorker string
 }
 
 // cpuWarnings are what Locust's master logs when a worker's heartbeats
@@ -237,6 +241,7 @@ func (r *Report) LoadSweeps(sl ServiceLevel) error {
 			if mr.Generator != "" {
 				sr.Generator = mr.Generator
 			}
+			sr.LostWorker = mr.LostWorker
 		}
 		for _, s := range steps {
 			row := StepRow{Step: s, Server: window(target, s.Start, s.End)}
@@ -556,21 +561,25 @@ func (k Knee) unit(v float64) string {
 
 func sentence(sr *SweepRun, k Knee) string {
 	name := sr.Name
+	beyond := "this sweep"
+	if sr.LostWorker != "" {
+		beyond = "the steps measured"
+	}
 	var b strings.Builder
 	switch {
 	case len(sr.Steps) == 0:
 		fmt.Fprintf(&b, "%s has no step measured.", name)
 	case k.Axis == "rate" && k.BrokeAtRate == 0:
-		fmt.Fprintf(&b, "%s kept up with every rate within the service level, up to %s due (%.0f req/s answered, p95 %s ms from when each was due): its knee is beyond this sweep.",
-			name, k.unit(k.Rate), k.RPS, ms(k.P95))
+		fmt.Fprintf(&b, "%s kept up with every rate within the service level, up to %s due (%.0f req/s answered, p95 %s ms from when each was due): its knee is beyond %s.",
+			name, k.unit(k.Rate), k.RPS, ms(k.P95), beyond)
 	case k.Axis == "rate" && k.Rate == 0:
 		fmt.Fprintf(&b, "%s broke already at %s: %s.", name, k.unit(k.BrokeAtRate), k.How)
 	case k.Axis == "rate":
 		fmt.Fprintf(&b, "%s kept up with %s (%.0f answered, p95 %s ms from when each was due) and broke at %s: %s.",
 			name, k.unit(k.Rate), k.RPS, ms(k.P95), k.unit(k.BrokeAtRate), k.How)
 	case k.BrokeAt == 0:
-		fmt.Fprintf(&b, "%s served every step within the service level, up to %d users (%.0f req/s, p95 %s ms): its knee is beyond this sweep.",
-			name, k.Users, k.RPS, ms(k.P95))
+		fmt.Fprintf(&b, "%s served every step within the service level, up to %d users (%.0f req/s, p95 %s ms): its knee is beyond %s.",
+			name, k.Users, k.RPS, ms(k.P95), beyond)
 	case k.Users == 0:
 		fmt.Fprintf(&b, "%s broke already at %d users: %s.", name, k.BrokeAt, k.How)
 	default:
@@ -608,6 +617,9 @@ func sentence(sr *SweepRun, k Knee) string {
 	}
 	if sr.MasterWarnedCPU {
 		b.WriteString(" Locust's master warned that a load generator's CPU passed 90 %.")
+	}
+	if sr.LostWorker != "" {
+		fmt.Fprintf(&b, " The run ended early, after the steps above: %s.", sr.LostWorker)
 	}
 	return b.String()
 }

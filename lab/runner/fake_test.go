@@ -43,6 +43,12 @@ func TestMain(m *testing.M) {
 	os.Exit(0)
 }
 
+// sid is this process's session.
+func sid() int {
+	s, _ := unix.Getsid(0)
+	return s
+}
+
 func argValue(args []string, name string) string {
 	for i, a := range args {
 		if a == name && i+1 < len(args) {
@@ -102,7 +108,7 @@ func fakeTarget(args []string) {
 		return
 	}
 	model := argValue(args, "--model")
-	fmt.Fprintf(os.Stderr, "args: %s\ncpus: %s\n", strings.Join(args, " "), allowedCPUs())
+	fmt.Fprintf(os.Stderr, "args: %s\ncpus: %s\nsid: %d\n", strings.Join(args, " "), allowedCPUs(), sid())
 	if model == "broken" {
 		fmt.Fprintln(os.Stderr, "cannot start the broken model")
 		os.Exit(3)
@@ -136,7 +142,11 @@ func fakeTarget(args []string) {
 
 // fakeBoomer holds a connection to the master until the master closes it.
 func fakeBoomer(args []string) {
-	fmt.Fprintf(os.Stderr, "cpus: %s\n", allowedCPUs())
+	fmt.Fprintf(os.Stderr, "cpus: %s\nsid: %d\npid: %d\n", allowedCPUs(), sid(), os.Getpid())
+	// As bin/boomer says why its heartbeats went out late: the first gap
+	// the master would not wait out is the one that tells.
+	fmt.Fprintln(os.Stderr, `time=2026-12-01T18:48:45.100Z level=WARN msg="no heartbeat went to the master for 2.1s (its limit is 4 to 5 s); meanwhile this worker used 80ms of CPU and its threads waited 1.9s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"`)
+	fmt.Fprintln(os.Stderr, `time=2026-12-01T18:48:49.100Z level=WARN msg="no heartbeat went to the master for 4.2s (its limit is 4 to 5 s); meanwhile this worker used 80ms of CPU and its threads waited 3.9s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"`)
 	addr := net.JoinHostPort(argValue(args, "--master-host"), argValue(args, "--master-port"))
 	var c net.Conn
 	var err error
@@ -151,6 +161,7 @@ func fakeBoomer(args []string) {
 		os.Exit(1)
 	}
 	c.Read(make([]byte, 1))
+	fmt.Fprintln(os.Stderr, `time=2026-12-01T18:49:09.100Z level=WARN msg="no heartbeat went to the master for 18.5s (its limit is 4 to 5 s); meanwhile this worker used 610ms of CPU and its threads waited 39.54s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"`)
 }
 
 const fakeHistoryHead = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size\n"
@@ -162,7 +173,7 @@ func fakeLocust(args []string) {
 		fakeList(args)
 		return
 	}
-	fmt.Fprintf(os.Stderr, "args: %s\ncpus: %s\n", strings.Join(args, " "), allowedCPUs())
+	fmt.Fprintf(os.Stderr, "args: %s\ncpus: %s\nsid: %d\npid: %d\n", strings.Join(args, " "), allowedCPUs(), sid(), os.Getpid())
 	base := argValue(args, "--csv")
 	ln, err := net.Listen("tcp", "127.0.0.1:"+argValue(args, "--master-bind-port"))
 	if err != nil {
@@ -191,6 +202,12 @@ loop:
 		case <-tick.C:
 			n += 10
 			fmt.Printf("         Aggregated   %d     1(0.10%%) |      3       1      10      3 |  %d.00        0.10\n", n, n)
+			if filepath.Base(base) == "lost" {
+				// Locust's own words when its only worker's heartbeats stop.
+				fmt.Fprintln(os.Stderr, "[2026-12-01 18:48:48,688] vm/INFO/locust.runners: Worker vm_1 failed to send heartbeat, setting state to missing.")
+				fmt.Fprintln(os.Stderr, "[2026-12-01 18:48:48,730] vm/INFO/locust.runners: The last worker went missing, stopping test.")
+				break loop
+			}
 		case <-end:
 			break loop
 		case <-sig:
@@ -345,6 +362,16 @@ func TestRunOrchestration(t *testing.T) {
 				t.Errorf("%s ran on CPUs %s, want %d", f, got, first)
 			}
 		}
+		// Each process leads a session of its own: the scheduler's
+		// autogroups then weigh the target apart from the load generators.
+		sids := map[string]bool{strconv.Itoa(sid()): true}
+		for _, f := range []string{".target.log", ".locust.log", ".boomer-1.log", ".boomer-2.log"} {
+			sid := logValue(t, base+f, "sid")
+			if f == ".target.log" && sid != strconv.Itoa(r.TargetPID) || f != ".target.log" && sid != logValue(t, base+f, "pid") || sids[sid] {
+				t.Errorf("%s ran in session %s, not one of its own", f, sid)
+			}
+			sids[sid] = true
+		}
 		child, _ := strconv.Atoi(logValue(t, base+".target.log", "child"))
 		if child == 0 || !gone(child) || !gone(r.TargetPID) {
 			t.Errorf("%s: target %d or its child %d still running", r.Model, r.TargetPID, child)
@@ -376,6 +403,36 @@ func TestRunKeepsGoingPastABrokenModel(t *testing.T) {
 	m := readMeta(t, cfg.Out)
 	if len(m.Runs) != 2 || m.Runs[0].Completed || m.Runs[0].Error != why || !m.Runs[1].Completed {
 		t.Fatalf("runs: %+v", m.Runs)
+	}
+}
+
+// A master that stops the test because its last worker went missing ends
+// the run early, and the run says so: the load generator was lost, the
+// model did not stop. What was measured until then is kept and reported.
+func TestRunLostWorker(t *testing.T) {
+	cfg, loc := fakeSetup(t)
+	cfg.Models = []string{"lost", "alpha"}
+	cfg.Workers = 1
+	var out strings.Builder
+	var reported []string
+	_, err := Run(context.Background(), cfg, Options{Locust: loc, Progress: &out, Report: func(dir string, models []string) error {
+		reported = models
+		return nil
+	}})
+	why := "the Locust master heard no heartbeat from its last worker in time and stopped the test: the load generator was lost, not the model"
+	if err == nil || !strings.Contains(err.Error(), "failed: lost (ended early: "+why) || strings.Contains(err.Error(), "alpha") {
+		t.Fatalf("Run: %v", err)
+	}
+	if !strings.Contains(out.String(), "lab: lost ended early: "+why) || strings.Contains(out.String(), "lost done") {
+		t.Errorf("console:\n%s", out.String())
+	}
+	m := readMeta(t, cfg.Out)
+	why += "; worker 1: no heartbeat went to the master for 4.2s (its limit is 4 to 5 s); meanwhile this worker used 80ms of CPU and its threads waited 3.9s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"
+	if len(m.Runs) != 2 || m.Runs[0].LostWorker != why || !m.Runs[0].Completed || m.Runs[1].LostWorker != "" || m.Runs[1].Error != "" {
+		t.Fatalf("runs: %+v", m.Runs)
+	}
+	if strings.Join(reported, ",") != "lost,alpha" {
+		t.Errorf("report made for %v", reported)
 	}
 }
 

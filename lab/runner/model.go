@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,7 +91,43 @@ func (m *modelRun) runSteps() error {
 	case cerr != nil:
 		return cerr
 	}
-	return m.verdict()
+	if err := m.verdict(); err != nil {
+		return err
+	}
+	return m.lostWorker()
+}
+
+// lostWorker is the run's error when the master stopped the test because
+// its last worker went missing: what was measured is kept, but the run
+// ended early, and not because of the model. Only the load generator's
+// heartbeats stopped (Locust's master gives a worker 4 to 5 s).
+func (m *modelRun) lostWorker() error {
+	missing, ended := m.live.lost()
+	if !ended {
+		return nil
+	}
+	where := ""
+	if m.cfg.shaped() {
+		done := 0
+		if steps, err := locustcsv.ReadSteps(m.base + locustcsv.StepsSuffix); err == nil {
+			done = len(steps)
+		}
+		switch n, r := len(m.cfg.Sweep), len(m.cfg.SweepRPS); {
+		case done < n:
+			where = fmt.Sprintf(" during step %d of %d (%d users)", done+1, n, m.cfg.Sweep[done])
+		case done < r:
+			where = fmt.Sprintf(" during step %d of %d (%g requests a second)", done+1, r, m.cfg.SweepRPS[done])
+		}
+	}
+	m.mr.LostWorker = fmt.Sprintf("the Locust master heard no heartbeat from its last worker in time and stopped the test%s: "+
+		"the load generator was lost, not the model", where)
+	if missing > 1 {
+		m.mr.LostWorker += fmt.Sprintf(" (%d workers went missing)", missing)
+	}
+	if words := m.lateBeats(); len(words) > 0 {
+		m.mr.LostWorker += "; " + strings.Join(words, "; ")
+	}
+	return fmt.Errorf("ended early: %s (see %s and the workers' logs)", m.mr.LostWorker, m.base+".locust.log")
 }
 
 // stopAll stops in reverse order of start: load first, then the target.
@@ -313,6 +350,45 @@ func (m *modelRun) verdict() error {
 	}
 	m.mr.Completed = true
 	return nil
+}
+
+// lateBeatWords begin what a Go worker logs when its heartbeats went out
+// late, with what it did meanwhile (busy, kept from a CPU, or neither).
+const lateBeatWords = "no heartbeat went to the master for"
+
+// lateBeats is, for each Go worker, the first such line of its log with a
+// gap the master does not wait out (4 s), else its last one: "worker N:
+// ...". Gaps after the loss (a starved worker stopping its users) would
+// tell less.
+func (m *modelRun) lateBeats() []string {
+	var out []string
+	for j := range m.workers {
+		pick := ""
+		for _, l := range strings.Split(tail(m.workerLog(j+1), 200), "\n") {
+			i := strings.Index(l, `msg="`+lateBeatWords)
+			if i < 0 {
+				continue
+			}
+			q, err := strconv.QuotedPrefix(l[i+len("msg="):])
+			if err != nil {
+				continue
+			}
+			s, err := strconv.Unquote(q)
+			if err != nil {
+				continue
+			}
+			gap, _, _ := strings.Cut(strings.TrimPrefix(s, lateBeatWords+" "), " ")
+			if d, err := time.ParseDuration(gap); err == nil && d >= 4*time.Second {
+				pick = s
+				break
+			}
+			pick = s
+		}
+		if pick != "" {
+			out = append(out, fmt.Sprintf("worker %d: %s", j+1, pick))
+		}
+	}
+	return out
 }
 
 // waitReady waits for the target's ready line.

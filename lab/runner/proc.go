@@ -17,9 +17,10 @@ import (
 	"serverlab/internal/launch"
 )
 
-// proc is one started process, the leader of its own process group so that
-// stopping it also stops whatever it forked (prefork children, Locust's
-// greenlets' helpers).
+// proc is one started process, the leader of its own session and so of its
+// own process group: stopping the group also stops whatever it forked
+// (prefork children, Locust's greenlets' helpers), and the scheduler
+// weighs the session apart from the others (see start).
 type proc struct {
 	name string
 	cmd  *exec.Cmd
@@ -40,9 +41,19 @@ func start(name string, cmd *exec.Cmd, logPath string, onLine lineFunc, cpus *un
 	if err != nil {
 		return nil, err
 	}
-	// Its own group, so that one kill reaches its children; and SIGTERM if
-	// the lab dies without cleaning up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// Its own session, and with it its own group, so that one kill reaches
+	// its children; and SIGTERM if the lab dies without cleaning up. The
+	// session matters to the scheduler too: with autogroup (kernel.
+	// sched_autogroup_enabled, on by default) CFS shares the CPU between
+	// sessions first, and splits a session's share over the CPUs by the
+	// load it has on each. In one session with the load generators, a
+	// thread-per-connection target's thousands of runnable threads on its
+	// CPU drew nearly all of that share there, leaving the Locust master
+	// and the workers on theirs a sliver against any other session's work:
+	// they got no CPU for seconds, and the master, hearing no heartbeat,
+	// gave the worker up. A session each keeps every process's share its
+	// own, whatever the others run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGTERM}
 	lp, err := launch.Run(cmd, launch.Options{Log: logf, Line: onLine,
 		Start: func(c *exec.Cmd) error { return startPinned(c, cpus) }})
 	if err != nil {

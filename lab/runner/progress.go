@@ -22,6 +22,26 @@ type Live struct {
 type liveStats struct {
 	mu   sync.Mutex
 	last Live
+	// missing counts the workers the master declared missing (no
+	// heartbeat in time); allMissing: the last one went, and the master
+	// stopped the test for it.
+	missing    int
+	allMissing bool
+}
+
+// Locust's master logs these (2.12.1 and 2.47.0 alike) when a worker's
+// heartbeats stop coming in time, and when that was its last worker.
+const (
+	workerMissingLine     = "failed to send heartbeat, setting state to missing"
+	lastWorkerMissingLine = "The last worker went missing, stopping test"
+)
+
+// lost says how many workers the master gave up on, and whether that
+// ended the test.
+func (l *liveStats) lost() (missing int, ended bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.missing, l.allMissing
 }
 
 func (l *liveStats) get() Live {
@@ -32,6 +52,18 @@ func (l *liveStats) get() Live {
 
 // onLine is the master's stdout hook.
 func (l *liveStats) onLine(line string) {
+	switch {
+	case strings.Contains(line, workerMissingLine):
+		l.mu.Lock()
+		l.missing++
+		l.mu.Unlock()
+		return
+	case strings.Contains(line, lastWorkerMissingLine):
+		l.mu.Lock()
+		l.allMissing = true
+		l.mu.Unlock()
+		return
+	}
 	if v, ok := parseConsoleAggregated(line); ok {
 		l.mu.Lock()
 		v.Users = l.last.Users

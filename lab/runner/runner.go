@@ -260,10 +260,15 @@ func (r *run) runAll(ctx context.Context) (failed []string, interrupted bool) {
 		if ctx.Err() != nil {
 			return failed, true
 		}
-		if mr.Error != "" {
+		switch {
+		case mr.LostWorker != "":
+			// Measured, but cut short: not "done", and not the model's failure.
+			failed = append(failed, s.label+" ("+mr.Error+")")
+			r.pr.line("lab: %s %s; measured until then: %d requests, %d failures", s.label, mr.Error, mr.Requests, mr.Failures)
+		case mr.Error != "":
 			failed = append(failed, s.label+" ("+mr.Error+")")
 			r.pr.line("lab: %s failed: %s", s.label, mr.Error)
-		} else {
+		default:
 			r.pr.line("lab: %s done: %d requests, %d failures", s.label, mr.Requests, mr.Failures)
 		}
 	}
