@@ -490,7 +490,7 @@ func (g *beatGap) next(now time.Time, cpu, wait time.Duration, waitKnown bool) (
 		return "", false
 	}
 	used := max(cpu-prev.cpu, 0)
-	msg := fmt.Sprintf("no heartbeat went to the master for %s (its limit is 4 to 5 s); meanwhile this worker used %s of CPU",
+	msg := fmt.Sprintf("no heartbeat went to the master for %s (a master's default limit is 4 to 5 s); meanwhile this worker used %s of CPU",
 		gap.Round(100*time.Millisecond), used.Round(10*time.Millisecond))
 	waited := time.Duration(-1)
 	if waitKnown && prev.waitKnown {

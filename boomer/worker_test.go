@@ -436,11 +436,11 @@ func TestBeatGapSaysWhy(t *testing.T) {
 		known          bool
 		want           string
 	}{
-		{4 * time.Second, 100 * time.Millisecond, 3500 * time.Millisecond, true, "for 4s (its limit is 4 to 5 s); meanwhile this worker used 100ms of CPU and its threads waited 3.5s for one: it was ready to run but got no CPU"},
+		{4 * time.Second, 100 * time.Millisecond, 3500 * time.Millisecond, true, "for 4s (a master's default limit is 4 to 5 s); meanwhile this worker used 100ms of CPU and its threads waited 3.5s for one: it was ready to run but got no CPU"},
 		{3 * time.Second, 2900 * time.Millisecond, 50 * time.Millisecond, true, "used 2.9s of CPU and its threads waited 50ms for one: it was running or ready to run all along"},
 		{3700 * time.Millisecond, 2640 * time.Millisecond, 1370 * time.Millisecond, true, "used 2.64s of CPU and its threads waited 1.37s for one: it was running or ready to run all along, its users' work ahead of the heartbeat"},
 		{5 * time.Second, 20 * time.Millisecond, 10 * time.Millisecond, true, "waited 10ms for one: neither busy nor kept from a CPU, so a send to the master or a lock held the heartbeat back"},
-		{2 * time.Second, 20 * time.Millisecond, 0, false, "for 2s (its limit is 4 to 5 s); meanwhile this worker used 20ms of CPU"},
+		{2 * time.Second, 20 * time.Millisecond, 0, false, "for 2s (a master's default limit is 4 to 5 s); meanwhile this worker used 20ms of CPU"},
 	} {
 		prev := g
 		msg, late := g.next(prev.at.Add(c.gap), prev.cpu+c.cpu, prev.wait+c.wait, c.known)

@@ -70,6 +70,10 @@ func pythonWorkerArgs(locustfile string, port int) []string {
 // shape of the sweep.
 const SweepLocustfile = "sweep_locustfile.py"
 
+// SweepHeartbeatLiveness is how many seconds a sweep's master waits for a
+// worker's heartbeat before declaring it missing (Locust's own: 3).
+const SweepHeartbeatLiveness = 10
+
 // writeSweepLocustfile writes it. Locust puts a locustfile's folder on
 // sys.path, not the repository's, so the file adds that first.
 func writeSweepLocustfile(cfg *Config) (string, error) {
@@ -91,10 +95,13 @@ import sys
 sys.path.insert(0, %q)
 
 from locustfile import *  # noqa: F401,F403  the user classes and options
-from serverlab_locust.sweep import %s
+from serverlab_locust.sweep import %s, heartbeat_liveness
 
 %s
-`, what, cfg.Repo, imp, shape)
+
+# The last steps' ramps can hold the worker's heartbeats back a few seconds.
+heartbeat_liveness(%d)
+`, what, cfg.Repo, imp, shape, SweepHeartbeatLiveness)
 	path := filepath.Join(cfg.Out, SweepLocustfile)
 	return path, os.WriteFile(path, []byte(text), 0o644)
 }

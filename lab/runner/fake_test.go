@@ -145,8 +145,8 @@ func fakeBoomer(args []string) {
 	fmt.Fprintf(os.Stderr, "cpus: %s\nsid: %d\npid: %d\n", allowedCPUs(), sid(), os.Getpid())
 	// As bin/boomer says why its heartbeats went out late: the first gap
 	// the master would not wait out is the one that tells.
-	fmt.Fprintln(os.Stderr, `time=2026-12-01T18:48:45.100Z level=WARN msg="no heartbeat went to the master for 2.1s (its limit is 4 to 5 s); meanwhile this worker used 80ms of CPU and its threads waited 1.9s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"`)
-	fmt.Fprintln(os.Stderr, `time=2026-12-01T18:48:49.100Z level=WARN msg="no heartbeat went to the master for 4.2s (its limit is 4 to 5 s); meanwhile this worker used 80ms of CPU and its threads waited 3.9s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"`)
+	fmt.Fprintln(os.Stderr, `time=2026-12-01T18:48:45.100Z level=WARN msg="no heartbeat went to the master for 2.1s (a master's default limit is 4 to 5 s); meanwhile this worker used 80ms of CPU and its threads waited 1.9s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"`)
+	fmt.Fprintln(os.Stderr, `time=2026-12-01T18:48:49.100Z level=WARN msg="no heartbeat went to the master for 4.2s (a master's default limit is 4 to 5 s); meanwhile this worker used 80ms of CPU and its threads waited 3.9s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"`)
 	addr := net.JoinHostPort(argValue(args, "--master-host"), argValue(args, "--master-port"))
 	var c net.Conn
 	var err error
@@ -161,7 +161,7 @@ func fakeBoomer(args []string) {
 		os.Exit(1)
 	}
 	c.Read(make([]byte, 1))
-	fmt.Fprintln(os.Stderr, `time=2026-12-01T18:49:09.100Z level=WARN msg="no heartbeat went to the master for 18.5s (its limit is 4 to 5 s); meanwhile this worker used 610ms of CPU and its threads waited 39.54s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"`)
+	fmt.Fprintln(os.Stderr, `time=2026-12-01T18:49:09.100Z level=WARN msg="no heartbeat went to the master for 18.5s (a master's default limit is 4 to 5 s); meanwhile this worker used 610ms of CPU and its threads waited 39.54s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"`)
 }
 
 const fakeHistoryHead = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size\n"
@@ -427,7 +427,7 @@ func TestRunLostWorker(t *testing.T) {
 		t.Errorf("console:\n%s", out.String())
 	}
 	m := readMeta(t, cfg.Out)
-	why += "; worker 1: no heartbeat went to the master for 4.2s (its limit is 4 to 5 s); meanwhile this worker used 80ms of CPU and its threads waited 3.9s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"
+	why += "; worker 1: no heartbeat went to the master for 4.2s (a master's default limit is 4 to 5 s); meanwhile this worker used 80ms of CPU and its threads waited 3.9s for one: it was ready to run but got no CPU, the CPUs it may use being busy with other work"
 	if len(m.Runs) != 2 || m.Runs[0].LostWorker != why || !m.Runs[0].Completed || m.Runs[1].LostWorker != "" || m.Runs[1].Error != "" {
 		t.Fatalf("runs: %+v", m.Runs)
 	}
