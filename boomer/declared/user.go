@@ -177,21 +177,30 @@ func (k *class) stop(u *boomer.User) {
 	st.client.Close()
 }
 
+// task runs on every turn of every user, the deepest frames of a request
+// below it: it stays small, since a waiting user's goroutine keeps the
+// stack its requests grew (a frame too many doubles it, 4 KiB a user).
 func (k *class) task(u *boomer.User) {
 	st := u.Data.(*user)
 	if st.pick.total == 0 {
-		// What Locust raises for a class whose tasks the tags removed, at
-		// each turn of the user; a Go user does it once a second at most.
-		u.ReportError(fmt.Sprintf("No tasks defined on %s. Use the @task decorator or set the 'tasks' attribute of the User (or mark it as abstract = True if you only intend to subclass it)", k.spec.Name))
-		t := time.NewTimer(time.Second)
-		select {
-		case <-u.Ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
+		k.noTasks(u)
 		return
 	}
 	st.run(u, st.tasks[st.pick.next()])
+}
+
+// noTasks is what Locust raises for a class whose tasks the tags removed,
+// at each turn of the user; a Go user does it once a second at most.
+//
+//go:noinline
+func (k *class) noTasks(u *boomer.User) {
+	u.ReportError(fmt.Sprintf("No tasks defined on %s. Use the @task decorator or set the 'tasks' attribute of the User (or mark it as abstract = True if you only intend to subclass it)", k.spec.Name))
+	t := time.NewTimer(time.Second)
+	select {
+	case <-u.Ctx.Done():
+	case <-t.C:
+	}
+	t.Stop()
 }
 
 func (st *user) run(u *boomer.User, reqs []compiled) {
