@@ -25,7 +25,7 @@ func TestClassHost(t *testing.T) {
 	t.Parallel() // light: one worker a side, a few requests a second
 	target := startTarget(t)
 	classes := fmt.Sprintf(hostClass, target)
-	master := []string{"--headless", "-u", "2", "-r", "2", "-t", "2s"}
+	master := autostarted("-u", "2", "-r", "2", "-t", "2s")
 	own := run{classes: classes, workers: 1, master: master, only: "pinned"}.start(t, "")
 	runs := run{classes: classes, workers: 1, master: master, only: "pinned"}.start(t, "http://"+testbin.RefusedAddr(t))
 	for _, s := range append(own, runs...) {
