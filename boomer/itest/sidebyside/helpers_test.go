@@ -160,15 +160,6 @@ func (r run) start(t *testing.T, host string) []*side {
 	return sides
 }
 
-// autostarted are the options of a master whose run starts at once and,
-// when -t is up, stops, and quits 2 s after its workers stopped: a
-// headless master quits at -t and waits only half a second of its own
-// time for the workers' last reports, which a busy machine delays past
-// it.
-func autostarted(more ...string) []string {
-	return append([]string{"--autostart", "--autoquit", "2", "--web-host", "127.0.0.1", "--web-port", "0"}, more...)
-}
-
 // startTarget runs bin/target --model epoll on a free port and returns
 // its base URL.
 func startTarget(t *testing.T) string {

@@ -2,6 +2,7 @@ package sidebyside
 
 import (
 	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
@@ -22,23 +23,36 @@ class OwnHostUser(DeclaredUser):
 // sends them to the run's host instead, as Locust gives every class the
 // run's host.
 func TestClassHost(t *testing.T) {
-	t.Parallel() // light: one worker a side, a few requests a second
 	target := startTarget(t)
 	classes := fmt.Sprintf(hostClass, target)
-	master := autostarted("-u", "2", "-r", "2", "-t", "2s")
-	own := run{classes: classes, workers: 1, master: master, only: "pinned"}.start(t, "")
-	runs := run{classes: classes, workers: 1, master: master, only: "pinned"}.start(t, "http://"+testbin.RefusedAddr(t))
-	for _, s := range append(own, runs...) {
-		s.master.Wait(t, 120*time.Second)
+	cases := map[string]struct {
+		host   string // the run's
+		failed bool   // every request, or none
+	}{
+		"no run host":                      {"", false},
+		"a run host where nothing listens": {"http://" + testbin.RefusedAddr(t), true},
 	}
-	for _, s := range own {
-		if rows := s.rows(t); rows["own"][0] == 0 || rows["own"][1] != 0 {
-			t.Errorf("%s, no run host: %s; want the class's host to answer every request", s.name, describeRows(rows))
+	sides := map[string][]*side{}
+	for name, c := range cases {
+		sides[name] = run{classes: classes, workers: 1, web: true, only: "pinned"}.start(t, "")
+		for _, s := range sides[name] {
+			testbin.PostForm(t, s.web+"/swarm", url.Values{"user_count": {"2"}, "spawn_rate": {"100"}, "host": {c.host}})
 		}
 	}
-	for _, s := range runs {
-		if rows := s.rows(t); rows["own"][0] == 0 || rows["own"][1] != rows["own"][0] {
-			t.Errorf("%s, a run host where nothing listens: %s; want every request sent there, and failed", s.name, describeRows(rows))
+	for name, c := range cases {
+		for _, s := range sides[name] {
+			testbin.Eventually(t, 60*time.Second, s.name+", "+name+": 10 requests", func() (bool, string) {
+				_, rows, err := s.webRows()
+				return err == nil && rows["own"][0] >= 10, fmt.Sprint(describeRows(rows), err)
+			})
+			_, rows, err := s.webRows()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if own := rows["own"]; (own[1] == own[0]) != c.failed || (own[1] == 0) == c.failed || len(rows) != 1 {
+				t.Errorf("%s, %s: %s; want every request %s", s.name, name, describeRows(rows),
+					map[bool]string{false: "answered by the class's host", true: "sent to the run's, and failed"}[c.failed])
+			}
 		}
 	}
 }

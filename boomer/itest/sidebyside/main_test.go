@@ -7,9 +7,8 @@
 // Each test runs all of its sides at once: the masters of both versions,
 // one with Python workers and one with Go workers, each side on its own
 // ports, against one bin/target. The tests themselves run one after
-// another (the two lightest beside each other): on two cores, a Python
-// worker starved of CPU for 3 s misses its heartbeats, and the master
-// gives its users to the others.
+// another: on two cores, a Python worker starved of CPU for 3 s misses
+// its heartbeats, and the master gives its users to the others.
 package sidebyside
 
 import (
