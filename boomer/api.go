@@ -108,7 +108,14 @@ type UserClass struct {
 	Name string
 	// Weight is used by standalone mode to split users between classes.
 	Weight int
-	Tasks  []Task
+	// FixedCount, when above 0, is how many users of the class standalone
+	// mode starts, before the weighted classes share the others (Locust's
+	// fixed_count; a master splits the users itself).
+	FixedCount int
+	// Host is the class's own base URL (Locust's User.host): its users
+	// get it when the run has no host.
+	Host  string
+	Tasks []Task
 	// Wait is the pause after each task; nil means no pause.
 	Wait WaitTime
 	// OnStart runs once when a user starts. An error is reported to the

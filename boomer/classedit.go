@@ -69,11 +69,18 @@ func (p *pool) edited(name string) (*UserClass, string) {
 	return &cc, e.host
 }
 
-// classHost is the host the class editor gave class name, or "".
+// classHost is class name's own host: the one the class editor gave it,
+// else its Host, else "".
 func (p *pool) classHost(name string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.edits[name].host
+	if h := p.edits[name].host; h != "" {
+		return h
+	}
+	if c := p.classes[name]; c != nil {
+		return c.Host
+	}
+	return ""
 }
 
 func taskNames(c *UserClass) []string {

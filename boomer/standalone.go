@@ -64,20 +64,42 @@ loop:
 	return nil
 }
 
-// spawnOrder lists the class of each user to start, interleaving classes
-// by weight (smooth weighted round robin), so every prefix of the ramp-up
-// keeps the classes' proportions.
+// spawnOrder lists the class of each user to start, as Locust's
+// dispatcher orders them: first the classes with a fixed count, each up
+// to its count, then the others by weight, interleaved (smooth weighted
+// round robin) so that every prefix of the ramp-up keeps the proportions.
+// With only fixed-count classes, their counts are all it starts.
 func spawnOrder(p *pool, users int) []string {
-	names := p.classNames()
-	weights := make([]int, len(names))
+	var fixed, weighted []string
+	var counts, weights []int
+	for _, n := range p.classNames() {
+		if c := p.class(n); c.FixedCount > 0 {
+			fixed, counts = append(fixed, n), append(counts, c.FixedCount)
+		} else {
+			weighted, weights = append(weighted, n), append(weights, max(c.Weight, 1))
+		}
+	}
+	nFixed := 0
+	for _, c := range counts {
+		nFixed += c
+	}
+	order := interleave(fixed, counts, min(users, nFixed))
+	if len(weighted) > 0 {
+		order = append(order, interleave(weighted, weights, users-len(order))...)
+	}
+	return order
+}
+
+// interleave picks n names by smooth weighted round robin: over a whole
+// round (the weights' sum) each name comes as often as its weight.
+func interleave(names []string, weights []int, n int) []string {
 	total := 0
-	for i, n := range names {
-		weights[i] = max(p.class(n).Weight, 1)
-		total += weights[i]
+	for _, w := range weights {
+		total += w
 	}
 	cur := make([]int, len(names))
-	order := make([]string, 0, users)
-	for range users {
+	order := make([]string, 0, n)
+	for range n {
 		best := 0
 		for i := range names {
 			cur[i] += weights[i]

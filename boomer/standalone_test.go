@@ -75,6 +75,34 @@ func TestSpawnOrderInterleavesByWeight(t *testing.T) {
 	}
 }
 
+// Classes with a fixed_count get their users first, the weighted
+// classes the rest; with fewer users than the fixed counts, only fixed
+// ones start, and with only fixed classes, no more than their counts.
+func TestSpawnOrderStartsFixedCountsFirst(t *testing.T) {
+	p, err := newPool(context.Background(), []*UserClass{
+		{Name: "A", Weight: 2, Tasks: []Task{{Fn: idle}}},
+		{Name: "B", Weight: 1, Tasks: []Task{{Fn: idle}}},
+		{Name: "F", FixedCount: 2, Tasks: []Task{{Fn: idle}}},
+		{Name: "G", FixedCount: 1, Weight: 5, Tasks: []Task{{Fn: idle}}},
+	}, newStatsHub(), nil, func(exception) {}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for users, want := range map[int]string{9: "FGFABAABA", 2: "FG", 3: "FGF"} {
+		if got := strings.Join(spawnOrder(p, users), ""); got != want {
+			t.Errorf("%d users: spawn order %s, want %s", users, got, want)
+		}
+	}
+	fixedOnly, err := newPool(context.Background(), []*UserClass{{Name: "F", FixedCount: 2, Tasks: []Task{{Fn: idle}}}},
+		newStatsHub(), nil, func(exception) {}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(spawnOrder(fixedOnly, 5), ""); got != "FF" {
+		t.Errorf("only a fixed class of 2, 5 users: spawn order %s, want FF", got)
+	}
+}
+
 func TestLimiterSpacesSlots(t *testing.T) {
 	if newLimiter(0) != nil {
 		t.Error("0 rps must mean no limiter")

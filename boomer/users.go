@@ -158,7 +158,9 @@ func checkClass(c *UserClass) error {
 }
 
 // counts returns the running users per class, with every class in also
-// (even at zero), as the master's user_classes_count.
+// (even at zero), as the master's user_classes_count. A user stopped
+// gracefully counts until its task is over: it still loads the target,
+// and a Python worker counts it too.
 func (p *pool) counts(also map[string]int64) map[string]int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -170,16 +172,21 @@ func (p *pool) counts(also map[string]int64) map[string]int64 {
 	}
 	for name, runs := range p.byClass {
 		if len(runs) > 0 {
-			out[name] = int64(len(runs))
+			out[name] += int64(len(runs))
 		}
+	}
+	for r := range p.stopping {
+		out[r.u.Class]++
 	}
 	return out
 }
 
+// total is the users running, those stopped gracefully and still in a
+// task included.
 func (p *pool) total() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
+	n := len(p.stopping)
 	for _, runs := range p.byClass {
 		n += len(runs)
 	}

@@ -59,8 +59,15 @@ type worker struct {
 
 	lastSpawn   float64
 	stopTimeout time.Duration
-	reported    map[string]bool // exceptions about the setup sent this test
-	lostAt      time.Time       // when the master went away; zero while connected
+	// resetOnRamp is the master's --reset-stats, from its latest spawn.
+	resetOnRamp bool
+	// spawnGen counts the spawns and stops: a spawn that completes late
+	// (users stopped gracefully) completes only if nothing came after it.
+	spawnMu  sync.Mutex
+	spawnGen uint64
+
+	reported map[string]bool // exceptions about the setup sent this test
+	lostAt   time.Time       // when the master went away; zero while connected
 
 	// goneMu serializes the master-gone stop with the master's return.
 	goneMu    sync.Mutex
@@ -349,6 +356,9 @@ func (w *worker) session(ctx context.Context, conn *masterConn) sessionEnd {
 				return sessionEnd{reason: "master asked to reconnect"}
 			case "spawning_complete":
 				w.endRamp()
+				if w.resetOnRamp {
+					w.resetStats()
+				}
 				w.heartbeat(conn)
 			case "update_user_class":
 				w.editClass(conn, m.Data)
@@ -603,13 +613,11 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	w.stopTimeout = time.Duration(st * float64(time.Second))
 	spawnHost, _ := job["host"].(string)
 	opts, _ := asStringMap(job["parsed_options"])
+	w.resetOnRamp = opts["reset_stats"] == true
 
 	if s := w.getState(); s != stateRunning && s != stateSpawning {
 		// A new test: forget the previous one's numbers, as Locust does.
-		b.stats.reset()
-		w.sentRequests.Store(0)
-		w.sentFailures.Store(0)
-		w.unsentReports.Store(0)
+		w.resetStats()
 		b.excMu.Lock()
 		clear(b.excCount)
 		b.excMu.Unlock()
@@ -671,18 +679,58 @@ func (w *worker) spawn(conn *masterConn, data any) {
 			b.log.Error(msg)
 			w.sendException(conn, exception{Msg: msg})
 		}
-	} else {
+	}
+	var stopping []*userRun
+	if err == nil {
 		// Stopping users finish in the background: heartbeats and further
 		// spawns must not wait for slow tasks.
-		w.p.reconcile(target, hostFor, w.stopTimeout)
+		stopping = w.p.reconcile(target, hostFor, w.stopTimeout)
 	}
-	counts2 := w.p.counts(target)
+	if w.resetOnRamp {
+		// What the users did before this spawn belongs to the ramp-up,
+		// which the master forgets once it is over (and masters before
+		// 2.13 send no spawning_complete to say when).
+		w.resetStats()
+	}
+	gen := w.nextSpawn()
+	if w.stopTimeout <= 0 || len(stopping) == 0 {
+		w.completeSpawn(conn, gen, target)
+		return
+	}
+	// Users stopped gracefully finish their task first: as on a Python
+	// worker, the spawn is complete, and the master counts them gone,
+	// once they have ended (or the stop timeout ended them).
+	wait := w.stopTimeout + stopGrace
+	go func() {
+		waitRuns(stopping, wait)
+		w.completeSpawn(conn, gen, target)
+	}()
+}
+
+// nextSpawn starts a new spawn or stop: a spawn still completing is
+// superseded.
+func (w *worker) nextSpawn() uint64 {
+	w.spawnMu.Lock()
+	defer w.spawnMu.Unlock()
+	w.spawnGen++
+	return w.spawnGen
+}
+
+// completeSpawn tells the master spawn gen is complete, unless a spawn
+// or stop came after it.
+func (w *worker) completeSpawn(conn *masterConn, gen uint64, target map[string]int64) {
+	w.spawnMu.Lock()
+	defer w.spawnMu.Unlock()
+	if w.spawnGen != gen {
+		return
+	}
+	counts := w.p.counts(target)
 	var total int64
-	for _, n := range counts2 {
+	for _, n := range counts {
 		total += n
 	}
-	if err := conn.send("spawning_complete", map[string]any{"user_classes_count": counts2, "user_count": total}); err != nil {
-		b.log.Warn("cannot send spawning_complete", "err", err)
+	if err := conn.send("spawning_complete", map[string]any{"user_classes_count": counts, "user_count": total}); err != nil {
+		w.b.log.Warn("cannot send spawning_complete", "err", err)
 	}
 	w.setState(stateRunning)
 	if w.beatState() == stateSpawning {
@@ -690,6 +738,20 @@ func (w *worker) spawn(conn *masterConn, data any) {
 		// ramp-up; it is not over until the master says so.
 		w.heartbeat(conn)
 	}
+}
+
+// resetStats forgets what the users recorded: when a new test starts,
+// and with the master's --reset-stats when a ramp-up is over. The master
+// then resets its own stats, and forgets only what it has been told:
+// what this worker recorded and has not reported yet would reach it
+// after the reset, so it goes too. A Python worker does this only when
+// given --reset-stats itself; a Go worker takes the option from the
+// master.
+func (w *worker) resetStats() {
+	w.b.stats.reset()
+	w.sentRequests.Store(0)
+	w.sentFailures.Store(0)
+	w.unsentReports.Store(0)
 }
 
 // heartbeat tells the master this worker's state and load.
@@ -706,6 +768,7 @@ func (w *worker) heartbeat(conn *masterConn) {
 
 // stop handles the master's stop: the test is over, the worker stays.
 func (w *worker) stop(conn *masterConn) {
+	w.nextSpawn()
 	w.setState(stateStopped)
 	w.endRamp()
 	w.stopUsers()
@@ -800,6 +863,7 @@ func (w *worker) newConnection() {
 	if !again {
 		return
 	}
+	w.nextSpawn()
 	if n := w.p.total(); n > 0 {
 		w.b.log.Warn("master connection new: stopping the users of the test before it", "users", n)
 		// At once: the new master waits for this worker's heartbeats.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -450,5 +451,118 @@ func TestBeatGapSaysWhy(t *testing.T) {
 	}
 	if w, ok := runWait(); !ok || w < 0 {
 		t.Errorf("runWait() = %v, %v: this process's threads' schedstat unread", w, ok)
+	}
+}
+
+// The master's --reset-stats: what the users recorded before the master's
+// spawning_complete (here their on_start requests) is not reported, as
+// the master forgets it then; without the option it is.
+func TestResetStatsFromMaster(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		t.Run(fmt.Sprint("reset_stats=", reset), func(t *testing.T) {
+			port := testbin.FreePort(t)
+			m := newFakeMaster(t, port)
+			defer m.close()
+			started := make(chan struct{}, 2)
+			class := &UserClass{Name: "R", Wait: Constant(5 * time.Millisecond),
+				OnStart: func(u *User) error {
+					u.RecordSuccess("GET", "start", time.Millisecond, 1)
+					started <- struct{}{}
+					return nil
+				},
+				Tasks: []Task{{Name: "t", Fn: func(u *User) { u.RecordSuccess("GET", "page", time.Millisecond, 1) }}}}
+			b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: port, ReportInterval: time.Hour})
+			runErr := make(chan error, 1)
+			go func() { runErr <- b.Run(context.Background(), class) }()
+			m.expect("client_ready", nil)
+			node := b.NodeID()
+			m.send(node, "ack", map[string]any{"index": 0})
+			spawn := spawnMsg(map[string]any{"R": 2}, 1)
+			spawn["parsed_options"] = map[string]any{"reset_stats": reset}
+			m.send(node, "spawn", spawn)
+			m.expect("spawning_complete", nil)
+			<-started
+			<-started
+			m.send(node, "spawning_complete", map[string]any{"user_count": 2})
+			m.send(node, "stop", nil)
+			st := m.expect("stats", nil)
+			var names []string
+			stats, _ := dataMap(t, st)["stats"].([]any)
+			for _, e := range stats {
+				row, _ := asStringMap(e)
+				if n, _ := row["name"].(string); n != "" {
+					names = append(names, n)
+				}
+			}
+			if slices.Contains(names, "start") == reset {
+				t.Errorf("the report after the ramp-up has rows %q", names)
+			}
+			m.send(node, "quit", nil)
+			if err := <-runErr; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A spawn that stops users gracefully (the master's stop_timeout) is
+// complete once their task has ended, as on a Python worker: until then
+// the worker's reports count them, and spawning_complete waits.
+func TestGracefulStopCompletesWhenTheTaskEnds(t *testing.T) {
+	port := testbin.FreePort(t)
+	m := newFakeMaster(t, port)
+	defer m.close()
+	release := make(chan struct{})
+	var inTask atomic.Int64
+	class := &UserClass{Name: "G", Tasks: []Task{{Name: "t", Fn: func(u *User) {
+		inTask.Add(1)
+		select { // a task the graceful stop lets finish
+		case <-release:
+		case <-u.Ctx.Done():
+		}
+	}}}}
+	b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: port, ReportInterval: 100 * time.Millisecond})
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(context.Background(), class) }()
+	m.expect("client_ready", nil)
+	node := b.NodeID()
+	m.send(node, "ack", map[string]any{"index": 0})
+	spawn := spawnMsg(map[string]any{"G": 2}, 1)
+	spawn["stop_timeout"] = 10.0
+	m.send(node, "spawn", spawn)
+	if n := userCount(t, m.expect("spawning_complete", nil)); n != 2 {
+		t.Fatalf("spawning_complete with %d users, want 2", n)
+	}
+	for inTask.Load() < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	spawn = spawnMsg(map[string]any{"G": 0}, 2)
+	spawn["stop_timeout"] = 10.0
+	m.send(node, "spawn", spawn)
+	m.expect("spawning", nil)
+	last := int64(-1) // the users the latest report counts
+	for wait, over := time.After(500*time.Millisecond), false; !over; {
+		select {
+		case msg := <-m.msgs:
+			switch msg.Type {
+			case "spawning_complete":
+				t.Fatalf("spawning_complete while the stopped users' task runs: %v", msg.Data)
+			case "stats":
+				last = userCount(t, msg)
+			}
+		case <-wait:
+			over = true
+		}
+	}
+	if last != 2 {
+		t.Errorf("the reports during the stop count %d users, want the 2 still in their task", last)
+	}
+	close(release)
+	if n := userCount(t, m.expect("spawning_complete", nil)); n != 0 {
+		t.Errorf("spawning_complete with %d users once their task ended, want 0", n)
+	}
+	m.send(node, "quit", nil)
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
 	}
 }

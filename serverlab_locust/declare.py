@@ -394,6 +394,9 @@ def class_spec(cls):
         "name": cls.__name__,
         "weight": int(getattr(cls, "weight", 1) or 0),
         "fixed_count": int(getattr(cls, "fixed_count", 0) or 0),
+        # Locust gives every class the run's host when there is one; a
+        # class's own is for runs without.
+        "host": str(getattr(cls, "host", None) or ""),
         "wait": wait,
         "values": {name: v.spec() for name, v in cls.values.items()},
         "on_start": [r.spec() for r in cls.on_start_requests],

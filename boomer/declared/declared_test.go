@@ -63,7 +63,7 @@ func server(t *testing.T) (*httptest.Server, *seen) {
 }
 
 const shop = `{"version": 1, "unsupported": {"PlainUser": "not a DeclaredUser: its tasks are Python code"},
- "classes": [{"name": "ShopUser", "weight": 2, "fixed_count": 0,
+ "classes": [{"name": "ShopUser", "weight": 2, "fixed_count": 1, "host": "http://own:1",
   "wait": {"kind": "between", "min": 0.5, "max": 1.5},
   "values": {"n": {"kind": "counter", "start": 7, "step": 3}, "item": {"kind": "choice", "items": ["t\"ea"]}},
   "on_start": [{"method": "POST", "path": "/login", "query": [], "headers": [], "body": "{\"user\": \"u{n}\", \"item\": \"{item}\"}", "json": true, "name": "/login", "expect": null}],
@@ -120,8 +120,9 @@ func TestRunEachFillsValuesAndJudgesStatuses(t *testing.T) {
 	}
 }
 
-// Counters give each user the next number; classes that do not check out
-// are named with the reason, with the spec's own.
+// A class's weight, fixed_count and host reach boomer's class; counters
+// give each user the next number; classes that do not check out are named
+// with the reason, with the spec's own.
 func TestUserClassesAndCounters(t *testing.T) {
 	spec, err := Parse([]byte(shop))
 	if err != nil {
@@ -131,8 +132,9 @@ func TestUserClassesAndCounters(t *testing.T) {
 	bad.Name, bad.Wait = "BadUser", Wait{Kind: "random"}
 	spec.Classes = append(spec.Classes, bad)
 	classes, unsupported := spec.UserClasses(Options{})
-	if len(classes) != 1 || classes[0].Name != "ShopUser" || classes[0].Weight != 2 {
-		t.Fatalf("classes %v", classes)
+	if len(classes) != 1 || classes[0].Name != "ShopUser" || classes[0].Weight != 2 ||
+		classes[0].FixedCount != 1 || classes[0].Host != "http://own:1" {
+		t.Fatalf("classes %+v", classes)
 	}
 	if !strings.Contains(unsupported["BadUser"], `wait "random"`) || unsupported["PlainUser"] == "" {
 		t.Errorf("unsupported %v", unsupported)

@@ -40,14 +40,17 @@ type Spec struct {
 
 // Class is one declared user class.
 type Class struct {
-	Name       string           `json:"name"`
-	Weight     int              `json:"weight"`
-	FixedCount int              `json:"fixed_count"`
-	Wait       Wait             `json:"wait"`
-	Values     map[string]Value `json:"values"`
-	OnStart    []Request        `json:"on_start"`
-	OnStop     []Request        `json:"on_stop"`
-	Tasks      []Task           `json:"tasks"`
+	Name       string `json:"name"`
+	Weight     int    `json:"weight"`
+	FixedCount int    `json:"fixed_count"`
+	// Host is the class's own host attribute, "" for none: its users
+	// get it when the run has no host.
+	Host    string           `json:"host"`
+	Wait    Wait             `json:"wait"`
+	Values  map[string]Value `json:"values"`
+	OnStart []Request        `json:"on_start"`
+	OnStop  []Request        `json:"on_stop"`
+	Tasks   []Task           `json:"tasks"`
 }
 
 // Wait is a wait_time: constant (Seconds), between (Min, Max) or pacing

@@ -113,12 +113,14 @@ func compileClass(c *Class, opts Options) *class {
 // task each time, among those the master's tags leave.
 func (k *class) userClass() *boomer.UserClass {
 	return &boomer.UserClass{
-		Name:    k.spec.Name,
-		Weight:  k.spec.Weight,
-		Wait:    k.spec.Wait.waitTime(),
-		OnStart: k.start,
-		OnStop:  k.stop,
-		Tasks:   []boomer.Task{{Name: k.spec.Name, Weight: 1, Fn: k.task}},
+		Name:       k.spec.Name,
+		Weight:     k.spec.Weight,
+		FixedCount: k.spec.FixedCount,
+		Host:       k.spec.Host,
+		Wait:       k.spec.Wait.waitTime(),
+		OnStart:    k.start,
+		OnStop:     k.stop,
+		Tasks:      []boomer.Task{{Name: k.spec.Name, Weight: 1, Fn: k.task}},
 		// The web UI's class editor picks among the declared tasks.
 		TaskNames: slices.Clone(k.names),
 	}

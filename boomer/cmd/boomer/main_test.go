@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -298,25 +299,16 @@ func locustfile(t *testing.T) string {
 // Standalone runs the classes named, as Locust does, and exits 1 when a
 // request failed; a class the locustfile lacks is refused.
 func TestStandaloneRunsTheNamedClass(t *testing.T) {
-	var mu sync.Mutex
-	paths := map[string]int{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		paths[r.URL.RequestURI()]++
-		mu.Unlock()
-	}))
-	defer srv.Close()
-	args := []string{"--standalone", "-H", srv.URL, "--users", "3", "--spawn-rate", "100", "--run-time", "1s",
+	url, requested := countingServer(t)
+	args := []string{"--standalone", "-H", url, "--users", "3", "--spawn-rate", "100", "--run-time", "1s",
 		"--loglevel", "WARNING", "-f", locustfile(t)}
 	var out, errb bytes.Buffer
 	if code := run(append(args, "CPUUser"), &out, &errb); code != 0 {
 		t.Errorf("CPUUser: exit %d, stderr %q", code, errb.String())
 	}
-	mu.Lock()
-	if len(paths) != 1 || paths["/cpu?n=1000"] < 3 {
+	if paths := requested(); len(paths) != 1 || paths["/cpu?n=1000"] < 3 {
 		t.Errorf("CPUUser's 3 users requested %v, want /cpu?n=1000 alone, at least once each", paths)
 	}
-	mu.Unlock()
 	if !strings.Contains(out.String(), "/cpu?n=1000") {
 		t.Errorf("no summary on stdout:\n%s", out.String())
 	}
@@ -333,8 +325,61 @@ func TestStandaloneRunsTheNamedClass(t *testing.T) {
 		t.Errorf("NoUser: exit %d, stderr %q", code, errb.String())
 	}
 	errb.Reset()
-	if code := run([]string{"--run-tasks", "NoUser", "-H", srv.URL, "-f", locustfile(t)}, &out, &errb); code != 2 ||
+	if code := run([]string{"--run-tasks", "NoUser", "-H", url, "-f", locustfile(t)}, &out, &errb); code != 2 ||
 		!strings.Contains(errb.String(), "no such user class") {
 		t.Errorf("--run-tasks NoUser: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// countingServer answers every request with 200 and counts them by
+// request URI; requested returns the counts so far.
+func countingServer(t *testing.T) (url string, requested func() map[string]int) {
+	var mu sync.Mutex
+	paths := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths[r.URL.RequestURI()]++
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(paths)
+	}
+}
+
+// A class with a fixed_count gets that many users first and the weighted
+// classes share the rest, as Locust's dispatcher gives them: each user
+// makes one on_start request, which names its class.
+func TestStandaloneGivesFixedCountsFirst(t *testing.T) {
+	url, requested := countingServer(t)
+	file := filepath.Join(t.TempDir(), "locustfile.py")
+	src := `from locust import constant
+from serverlab_locust.declare import DeclaredUser, Task, get
+
+
+class FixedUser(DeclaredUser):
+    fixed_count = 1
+    wait_time = constant(1)
+    on_start_requests = [get("/start/fixed")]
+    tasks = [Task(get("/fixed"))]
+
+
+class OtherUser(DeclaredUser):
+    wait_time = constant(1)
+    on_start_requests = [get("/start/other")]
+    tasks = [Task(get("/other"))]
+`
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"--standalone", "-H", url, "--users", "4", "--spawn-rate", "100", "--run-time", "1s",
+		"--loglevel", "WARNING", "-f", file}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	if paths := requested(); paths["/start/fixed"] != 1 || paths["/start/other"] != 3 {
+		t.Errorf("4 users started as %v, want 1 FixedUser and 3 OtherUsers", paths)
 	}
 }
