@@ -152,7 +152,7 @@ func (c *Client) Close() error {
 // returned error is the one recorded, for callers that report it themselves.
 // Requests cut short by Close are not recorded.
 func (c *Client) GET(r Recorder, path, name string) error {
-	return c.exchange(r, "GET", path, name, nil, nil, nil)
+	return c.exchange(r, &Request{Method: "GET", Path: path, Name: name})
 }
 
 // Request is one request for Do.
@@ -171,16 +171,19 @@ type Request struct {
 
 // Do makes req and records the outcome as GET does.
 func (c *Client) Do(r Recorder, req *Request) error {
+	return c.exchange(r, req)
+}
+
+// exchange, fetch, do and send pass the request by its address: a user's
+// goroutine keeps the stack its deepest request grew while it waits, and
+// the fields passed by value took their room in every frame of the chain.
+func (c *Client) exchange(r Recorder, req *Request) error {
 	method := req.Method
 	if method == "" {
 		method = "GET"
 	}
-	return c.exchange(r, method, req.Path, req.Name, req.Header, req.Body, req.Expect)
-}
-
-func (c *Client) exchange(r Recorder, method, path, name string, header [][2]string, body []byte, expect []int) error {
 	start := time.Now()
-	n, name, err := c.fetch(method, path, name, header, body, expect)
+	n, name, err := c.fetch(req)
 	elapsed := time.Since(start)
 	switch {
 	case errors.Is(err, ErrClosed):
@@ -228,13 +231,13 @@ func (e *dialError) Unwrap() error { return e.err }
 // do sends one request for uri and reads the whole response, returning
 // the body length, and the Location of a redirect (whose status is not
 // judged: requests follows it and only the last response counts).
-func (c *Client) do(method, uri, name string, header [][2]string, body []byte, expect []int) (int64, string, error) {
+func (c *Client) do(req *Request, uri, name string) (int64, string, error) {
 	conn, err := c.connection()
 	if err != nil {
 		return 0, "", err
 	}
 	conn.startResponse()
-	werr := c.send(conn, method, uri, header, body)
+	werr := c.send(conn, req, uri)
 	// urllib3 ignores a broken pipe or a reset while sending and reads
 	// what the server said before it closed: an answer, or the error the
 	// read meets.
@@ -280,9 +283,9 @@ func (c *Client) do(method, uri, name string, header [][2]string, body []byte, e
 	if loc := redirectTo(h); loc != "" {
 		return n, loc, nil
 	}
-	if expect != nil {
-		if !slices.Contains(expect, status) {
-			return n, "", &UnexpectedStatusError{Status: status, Expect: expect}
+	if req.Expect != nil {
+		if !slices.Contains(req.Expect, status) {
+			return n, "", &UnexpectedStatusError{Status: status, Expect: req.Expect}
 		}
 		return n, "", nil
 	}
@@ -293,7 +296,7 @@ func (c *Client) do(method, uri, name string, header [][2]string, body []byte, e
 }
 
 // send writes the request for uri.
-func (c *Client) send(conn *countingConn, method, uri string, header [][2]string, body []byte) error {
+func (c *Client) send(conn *countingConn, r *Request, uri string) error {
 	// urllib3 sends the request under the connect timeout and reads the
 	// response under the read timeout; so does this client.
 	conn.armWrite(c.opts.ConnectTimeout)
@@ -305,16 +308,20 @@ func (c *Client) send(conn *countingConn, method, uri string, header [][2]string
 	x.bw.Reset(conn)
 	req := &x.req
 	req.Reset()
-	req.Header.SetMethod(method)
+	if r.Method == "" {
+		req.Header.SetMethod("GET")
+	} else {
+		req.Header.SetMethod(r.Method)
+	}
 	req.SetRequestURI(uri)
 	req.Header.SetHost(c.target.host)
 	req.Header.Set("User-Agent", c.opts.UserAgent)
 	req.Header.Set("Accept", "*/*")
-	for _, h := range header {
+	for _, h := range r.Header {
 		req.Header.Set(h[0], h[1])
 	}
-	if body != nil {
-		req.SetBodyRaw(body)
+	if r.Body != nil {
+		req.SetBodyRaw(r.Body)
 	}
 	if c.opts.Close {
 		req.SetConnectionClose()

@@ -37,26 +37,27 @@ func absoluteURL(path string) bool {
 // HEAD, 301 for POST); 307 and 308 repeat the request. The request is
 // named after its first URL unless name is given, and its length is the
 // last response's, as HttpUser records it.
-func (c *Client) fetch(method, path, name string, header [][2]string, body []byte, expect []int) (int64, string, error) {
-	cl, uri, err := c.route(path)
+func (c *Client) fetch(req *Request) (int64, string, error) {
+	cl, uri, err := c.route(req.Path)
+	name := req.Name
 	if name == "" {
 		name = uri
 		if err != nil {
-			name = path
+			name = req.Path
 		}
 	}
 	if err != nil {
 		return 0, name, err
 	}
 	for hops := 0; ; hops++ {
-		n, loc, err := cl.do(method, uri, name, header, body, expect)
+		n, loc, err := cl.do(req, uri, name)
 		if err != nil || loc == "" {
 			return n, name, err
 		}
 		if hops == maxRedirects {
 			return n, name, errTooManyRedirects
 		}
-		method, header, body = rebuild(cl.status, method, header, body)
+		req = rebuild(cl.status, req)
 		here, err := url.Parse(cl.target.origin + uri)
 		if err != nil {
 			return n, name, err
@@ -73,25 +74,30 @@ func (c *Client) fetch(method, path, name string, header [][2]string, body []byt
 
 // rebuild is the request a redirect with status code leads to, as
 // requests' resolve_redirects and rebuild_method make it.
-func rebuild(code int, method string, header [][2]string, body []byte) (string, [][2]string, []byte) {
+func rebuild(code int, req *Request) *Request {
 	if code == 307 || code == 308 {
-		return method, header, body
+		return req
 	}
-	if (code == 303 || code == 302) && method != "HEAD" || code == 301 && method == "POST" {
-		method = "GET"
+	next := *req
+	if next.Method == "" {
+		next.Method = "GET"
 	}
-	if body == nil && len(header) == 0 {
-		return method, header, nil
+	if (code == 303 || code == 302) && next.Method != "HEAD" || code == 301 && next.Method == "POST" {
+		next.Method = "GET"
 	}
-	kept := make([][2]string, 0, len(header))
-	for _, h := range header {
+	next.Body = nil
+	if len(req.Header) == 0 {
+		return &next
+	}
+	next.Header = make([][2]string, 0, len(req.Header))
+	for _, h := range req.Header {
 		switch strings.ToLower(h[0]) {
 		case "content-length", "content-type", "transfer-encoding":
 		default:
-			kept = append(kept, h)
+			next.Header = append(next.Header, h)
 		}
 	}
-	return method, kept, nil
+	return &next
 }
 
 // route picks the client for path: this one for a path relative to the

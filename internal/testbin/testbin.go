@@ -66,3 +66,7 @@ func Main(m *testing.M) int {
 	mu.Unlock()
 	return code
 }
+
+// RaceEnabled says whether the tests were built with the race detector,
+// whose instrumentation changes what a test of memory or stacks measures.
+func RaceEnabled() bool { return raceEnabled }
