@@ -20,19 +20,34 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The two venvs are made side by side: much of the time is pip waiting
+# on downloads.
 pinned=$(sed -n 's/^locust==//p' requirements.txt)
-if ! .venv/bin/locust --version 2>/dev/null | grep -q "locust $pinned "; then
+make_pinned() {
   echo "setup: creating .venv with locust $pinned"
   rm -rf .venv
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt msgpack
-fi
+}
 
 oldest=2.12.1
-if ! .venv-locust-$oldest/bin/locust --version 2>/dev/null | grep -q "locust $oldest\$"; then
+make_oldest() {
   echo "setup: creating .venv-locust-$oldest (Python workers for Debian's Locust $oldest)"
   rm -rf .venv-locust-$oldest
   /usr/bin/python3 -m venv --system-site-packages .venv-locust-$oldest
   # Only the wheel: its dependencies are Debian's, those python3-locust runs on.
   .venv-locust-$oldest/bin/pip install -q --disable-pip-version-check --no-deps --ignore-installed "locust==$oldest"
+}
+
+jobs=()
+if ! .venv/bin/locust --version 2>/dev/null | grep -q "locust $pinned "; then
+  make_pinned &
+  jobs+=($!)
 fi
+if ! .venv-locust-$oldest/bin/locust --version 2>/dev/null | grep -q "locust $oldest\$"; then
+  make_oldest &
+  jobs+=($!)
+fi
+for j in "${jobs[@]}"; do
+  wait "$j"
+done

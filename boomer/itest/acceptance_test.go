@@ -109,6 +109,8 @@ var workerKinds = []struct {
 // same by Go and Python workers. Meanwhile the target's /metrics answers
 // within a second every time and counts EMFILE.
 func TestTargetOutOfFDsShowsFailures(t *testing.T) {
+	t.Parallel()
+	busy.Join(t) // a Python worker spawning 300 users
 	l := testbin.Locust(t, locusts.Pinned)
 	got := make([][]string, len(workerKinds))
 	t.Run("workers", func(t *testing.T) {
@@ -145,6 +147,8 @@ func TestTargetOutOfFDsShowsFailures(t *testing.T) {
 // users waiting in its backlog time out, so the run shows a failure rate
 // above zero, named as the response timeout, with either kind of worker.
 func TestSingleModelTimesOutUsers(t *testing.T) {
+	t.Parallel()
+	waiting.Join(t)
 	l := testbin.Locust(t, locusts.Pinned)
 	got := make([][]string, len(workerKinds))
 	t.Run("workers", func(t *testing.T) {

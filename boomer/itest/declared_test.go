@@ -187,6 +187,7 @@ func TestDeclaredClassRunsAlikeOnGoAndPythonWorkers(t *testing.T) {
 			runs[r.name] = filepath.Join(dir, r.name)
 			t.Run(r.name, func(t *testing.T) {
 				t.Parallel()
+				waiting.Join(t)
 				shopRun(t, testbin.Locust(t, r.find), r.python, target, runs[r.name], "ShopperUser")
 			})
 		}
@@ -248,6 +249,7 @@ func TestTagsOnGoWorkers(t *testing.T) {
 		for _, c := range cases {
 			t.Run(v.name+"/"+c.name, func(t *testing.T) {
 				t.Parallel()
+				waiting.Join(t)
 				prefix := filepath.Join(t.TempDir(), "run")
 				shopRun(t, testbin.Locust(t, v.find), false, target, prefix, append(c.args, "ShopperUser")...)
 				rows := statsRows(t, prefix)
@@ -277,6 +279,7 @@ func TestGoWorkerNamesTheClassItCannotRun(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
+			waiting.Join(t)
 			l := testbin.Locust(t, v.find)
 			target := startTarget(t)
 			file, env := writeShop(t)
@@ -310,6 +313,7 @@ func TestGoWorkerNamesTheClassItCannotRun(t *testing.T) {
 // requests reach the new master.
 func TestRestartedMasterSendsItsNewClasses(t *testing.T) {
 	t.Parallel()
+	waiting.Join(t)
 	l := testbin.Locust(t, locusts.Pinned)
 	target := startTarget(t)
 	port := testbin.FreePort(t)

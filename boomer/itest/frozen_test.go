@@ -42,6 +42,7 @@ func requestsServed(t *testing.T, admin string) float64 {
 // and the target gets no more requests.
 func TestFrozenMasterStopsTheUsers(t *testing.T) {
 	t.Parallel() // most of it is the worker's master-gone timeout
+	waiting.Join(t)
 	l := testbin.Locust(t, locusts.Pinned)
 	target, admin := startModel(t, "epoll", "--admin-addr", "127.0.0.1:0")
 	port, webPort := testbin.FreePort(t), testbin.FreePort(t)

@@ -109,6 +109,7 @@ func hostsAsPythonWorkers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
+			busy.Join(t) // HammerUsers
 			got := map[bool]string{}
 			for _, python := range []bool{true, false} {
 				r := run{locust: l, python: python, host: c.host, users: 1, runTime: "3s",

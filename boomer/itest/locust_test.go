@@ -52,6 +52,7 @@ func TestHeadlessMasterDrivesGoWorker(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
+			waiting.Join(t)
 			l := testbin.Locust(t, v.find)
 			target := startTarget(t)
 			prefix, code, master, worker := headless(t, l, target, nil, "-u", "20", "-r", "20", "-t", "10s")
@@ -87,6 +88,7 @@ func TestWorkerOutOfFDs(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
+			waiting.Join(t)
 			l := testbin.Locust(t, v.find)
 			target := startTarget(t)
 			prefix, _, master, worker := headless(t, l, target, []string{"--max-fds", "64"},
@@ -117,6 +119,7 @@ func TestWorkerOutOfFDs(t *testing.T) {
 // reconnects, runs that master's test, and exits 0 when it quits.
 func TestWebUIAndMasterRestart(t *testing.T) {
 	t.Parallel()
+	waiting.Join(t)
 	l := testbin.Locust(t, locusts.Pinned)
 	target := startTarget(t)
 	port, webPort := testbin.FreePort(t), testbin.FreePort(t)

@@ -2,6 +2,7 @@ package itest
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,8 +14,15 @@ import (
 // totalsLine is what bin/boomer logs when a test ends: its own count.
 var totalsLine = regexp.MustCompile(`msg="test totals" why=quit requests=(\d+) failures=(\d+)`)
 
-// runsInARow is how many consecutive runs must each keep every count.
-const runsInARow = 20
+// runsInARow is how many consecutive runs on each version must each keep
+// every count: 5 in make test, 20 with LOST_STATS=full (make
+// test-extended). A run takes about ten seconds.
+func runsInARow() int {
+	if os.Getenv("LOST_STATS") == "full" {
+		return 20
+	}
+	return 5
+}
 
 // A worker out of descriptors, its 200 users failing at once and in a
 // tight loop: every run, on both Locust versions, must end with the
@@ -30,16 +38,19 @@ const runsInARow = 20
 // what the worker loses; the worker's quit report leaving at once is
 // TestQuitReportsBeforeWaitingForUsers'.
 func TestWorkerOutOfFDsLosesNoStats(t *testing.T) {
+	t.Parallel()
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
+			busy.Join(t)
 			l := testbin.Locust(t, v.find)
 			target, _ := startModel(t, "goroutine")
-			for i := 1; i <= runsInARow; i++ {
+			runs := runsInARow()
+			for i := 1; i <= runs; i++ {
 				r := run{locust: l, host: target, users: 200, runTime: "3s", class: "HammerUser", fds: 64,
 					goArgs: []string{"--loglevel", "DEBUG"}, stopFirst: true}.do(t)
 				if msg := lostStats(t, r); msg != "" {
-					t.Fatalf("run %d of %d: %s\nstats:\n%s\nfailures:\n%s", i, runsInARow, msg,
+					t.Fatalf("run %d of %d: %s\nstats:\n%s\nfailures:\n%s", i, runs, msg,
 						csvText(t, r.prefix+"_stats.csv"), csvText(t, r.prefix+"_failures.csv"))
 				}
 			}

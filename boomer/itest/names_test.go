@@ -118,6 +118,7 @@ func fullBacklog(t *testing.T) string { return "http://" + testbin.FullBacklog(t
 // with both kinds of workers groups each failure in one row. The table is
 // logged; the README's is this one.
 func TestFailureNamesMatchPythonWorkers(t *testing.T) {
+	t.Parallel()
 	l := testbin.Locust(t, locusts.Pinned)
 	timeouts := []string{"--connect-timeout", "0.5", "--response-timeout", "0.5"}
 	cases := []struct {
@@ -144,6 +145,7 @@ func TestFailureNamesMatchPythonWorkers(t *testing.T) {
 		for i, c := range cases {
 			t.Run(c.event, func(t *testing.T) {
 				t.Parallel()
+				waiting.Join(t)
 				host := c.host(t)
 				got := map[bool][]string{}
 				for _, python := range []bool{true, false} {

@@ -24,10 +24,10 @@ import (
 
 // TestPythonAndGoWorkers runs the cases of the README's "Go and Python
 // workers side by side", each with a Python worker and a Go worker on real
-// masters. The cases run side by side with each other, and (this test is
-// not parallel) apart from the package's parallel tests, whose timing
-// they would disturb.
+// masters. Their workers keep a core busy: the cases take turns in the
+// busy queue.
 func TestPythonAndGoWorkers(t *testing.T) {
+	t.Parallel()
 	t.Run("hosts", hostsAsPythonWorkers)
 	t.Run("states", statesAsPythonWorkers)
 	t.Run("class edit", classEditAsPythonWorkers)
@@ -98,6 +98,7 @@ func statesAsPythonWorkers(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
+			busy.Join(t)
 			l := testbin.Locust(t, v.find)
 			py := testbin.Locust(t, pythons[v.name])
 			target := startTarget(t)
@@ -176,6 +177,7 @@ func statesAsPythonWorkers(t *testing.T) {
 // match.
 func classEditAsPythonWorkers(t *testing.T) {
 	t.Parallel()
+	busy.Join(t) // HammerUsers, one worker after the other
 	l := testbin.Locust(t, locusts.Pinned)
 	target := startTarget(t)
 	missing := serveMisbehaving(t, "404")
@@ -289,6 +291,7 @@ func newMasterStopsOldUsers(t *testing.T) {
 	for _, kind := range []string{"python", "go"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
+			busy.Join(t)
 			target, hits := counting(t)
 			port, webPort := testbin.FreePort(t), testbin.FreePort(t)
 			webArgs := []string{"--web-host", "127.0.0.1", "--web-port", strconv.Itoa(webPort)}

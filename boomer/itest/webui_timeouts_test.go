@@ -22,6 +22,7 @@ func TestWebUIFormSetsTimeouts(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
+			waiting.Join(t)
 			l := testbin.Locust(t, v.find)
 			silent := serveMisbehaving(t, "silent")
 			port, webPort := testbin.FreePort(t), testbin.FreePort(t)

@@ -7,4 +7,6 @@ import (
 	"serverlab/internal/testbin"
 )
 
-func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
+// The end-to-end runs mostly wait on their run times and Locust's
+// clocks: three at a time.
+func TestMain(m *testing.M) { os.Exit(testbin.MainParallel(m, 3)) }

@@ -195,6 +195,7 @@ func TestSeedsPreset(t *testing.T) {
 // from PyPI (.venv-locust-2.12.1, made by scripts/setup.sh) as workers, and
 // their requests reach the master's CSV.
 func TestPythonWorkersWithDebianLocust(t *testing.T) {
+	t.Parallel()
 	target := testbin.Build(t, "serverlab/targets/cmd/target")
 	testbin.Build(t, "serverlab/boomer/cmd/boomer")
 	debian, err := locusts.Debian()
