@@ -320,10 +320,12 @@ func ReadStats(path string) ([]Entry, error) {
 			Min: r.float(cMin, false), Max: r.float(cMax, false),
 			AvgSize: r.float(cSize, false),
 			RPS:     r.float(cRPS, false), FailuresPerSec: r.float(cFPS, false),
-			P50: r.float(c50, false), P95: r.float(c95, false), P99: r.float(c99, false),
+			// A row of no requests (the Aggregated row of a run in which
+			// none finished) has N/A percentiles.
+			P50: r.float(c50, true), P95: r.float(c95, true), P99: r.float(c99, true),
 		}
 		for _, p := range pcts {
-			p.Value = r.float(t.cols[strings.ToLower(p.Label)], false)
+			p.Value = r.float(t.cols[strings.ToLower(p.Label)], true)
 			e.Percentiles = append(e.Percentiles, p)
 		}
 		if r.err == nil && e.Failures > e.Requests {

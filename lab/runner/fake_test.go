@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -217,6 +218,12 @@ loop:
 	f, _ := os.OpenFile(base+"_stats_history.csv", os.O_APPEND|os.O_WRONLY, 0)
 	fmt.Fprintf(f, "1700000000,20,,Aggregated,%d.0,0.1,3,4,5,6,7,8,9,10,11,12,13,%d,1,3,3.5,1,13,512\n", n, n)
 	f.Close()
+	if filepath.Base(base) == "idle" {
+		// What Locust writes when no request finished.
+		os.WriteFile(base+"_stats.csv", []byte("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,95%,99%,100%\n"+
+			",Aggregated,0,0,0,0.0,0,0,0.0,0.0,0.0,N/A,N/A,N/A,N/A\n"), 0o644)
+		os.Exit(0)
+	}
 	os.WriteFile(base+"_stats.csv", []byte("Type,Name\n,Aggregated\n"), 0o644)
 	os.WriteFile(base+".html", []byte("<html></html>"), 0o644)
 	for _, c := range workers {
@@ -433,6 +440,24 @@ func TestRunLostWorker(t *testing.T) {
 	}
 	if strings.Join(reported, ",") != "lost,alpha" {
 		t.Errorf("report made for %v", reported)
+	}
+}
+
+// A run in which no request finished measured nothing: it is named as
+// such and left out of the report, which the others still get.
+func TestRunNothingMeasured(t *testing.T) {
+	cfg, loc := fakeSetup(t)
+	cfg.Models = []string{"idle", "alpha"}
+	var reported []string
+	_, err := Run(context.Background(), cfg, Options{Locust: loc, Progress: io.Discard, Report: func(dir string, models []string) error {
+		reported = models
+		return nil
+	}})
+	if err == nil || !strings.Contains(err.Error(), "idle (no request finished") {
+		t.Fatalf("Run: %v", err)
+	}
+	if strings.Join(reported, ",") != "alpha" {
+		t.Errorf("report made for %v, want alpha", reported)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"serverlab/lab/locustcsv"
 	"strconv"
 	"strings"
 	"time"
@@ -312,10 +313,14 @@ func (r *run) finish(failed []string, interrupted bool) (*meta.Meta, error) {
 	return r.meta, nil
 }
 
-// measured are the runs whose stats CSV exists, in run order.
+// measured are the runs whose stats CSV exists and counts a request, in
+// run order.
 func (r *run) measured() []string {
 	var out []string
 	for _, mr := range r.meta.Runs {
+		if req, _, err := locustcsv.Totals(filepath.Join(r.cfg.Out, mr.Label()+locustcsv.StatsSuffix)); err == nil && req == 0 {
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(r.cfg.Out, mr.Label()+"_stats.csv")); err == nil {
 			out = append(out, mr.Label())
 		}
