@@ -50,8 +50,8 @@ func TestFrozenMasterStopsTheUsers(t *testing.T) {
 	worker := startWorker(t, port, "-H", target)
 	web := fmt.Sprintf("http://127.0.0.1:%d", webPort)
 	master.Await(t, 30*time.Second, launch.Answers(web+"/"), launch.WorkersConnected(1))
-	postForm(t, web+"/swarm", url.Values{"user_count": {"5"}, "spawn_rate": {"5"}, "host": {target}, "target": {"epoll"}})
-	eventually(t, 30*time.Second, "requests to reach the target", func() (bool, string) {
+	testbin.PostForm(t, web+"/swarm", url.Values{"user_count": {"5"}, "spawn_rate": {"5"}, "host": {target}, "target": {"epoll"}})
+	testbin.Eventually(t, 30*time.Second, "requests to reach the target", func() (bool, string) {
 		n := requestsServed(t, admin)
 		return n > 0, fmt.Sprintf("%v requests", n)
 	})
@@ -59,13 +59,13 @@ func TestFrozenMasterStopsTheUsers(t *testing.T) {
 	// Only a master known to send heartbeats can be judged silent (older
 	// ones send none): frozen before its first answer, it would look like
 	// one of those.
-	eventually(t, 30*time.Second, "the master's first heartbeat", func() (bool, string) {
+	testbin.Eventually(t, 30*time.Second, "the master's first heartbeat", func() (bool, string) {
 		out := worker.Out.String()
 		return strings.Contains(out, "master sends heartbeats"), testbin.Tail(out, 5)
 	})
 	master.Signal(syscall.SIGSTOP)
 	defer master.Signal(syscall.SIGCONT)
-	eventually(t, 120*time.Second, "the worker to stop its users", func() (bool, string) {
+	testbin.Eventually(t, 120*time.Second, "the worker to stop its users", func() (bool, string) {
 		out := worker.Out.String()
 		return strings.Contains(out, "master gone too long, stopping users"), testbin.Tail(out, 5)
 	})

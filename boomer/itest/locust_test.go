@@ -131,9 +131,9 @@ func TestWebUIAndMasterRestart(t *testing.T) {
 	// The first swarm names the host; the second leaves it empty, so the
 	// worker falls back to its -H.
 	for i, host := range []string{target, ""} {
-		postForm(t, web+"/swarm", url.Values{
+		testbin.PostForm(t, web+"/swarm", url.Values{
 			"user_count": {"10"}, "spawn_rate": {"10"}, "host": {host}, "target": {"epoll"}})
-		eventually(t, 30*time.Second, fmt.Sprintf("swarm %d to show the worker's requests", i+1), func() (bool, string) {
+		testbin.Eventually(t, 30*time.Second, fmt.Sprintf("swarm %d to show the worker's requests", i+1), func() (bool, string) {
 			r, err := getStats(web)
 			if err != nil {
 				return false, err.Error()
@@ -149,8 +149,8 @@ func TestWebUIAndMasterRestart(t *testing.T) {
 		if agg := r.row("Aggregated"); agg.NumFailures != 0 {
 			t.Errorf("swarm %d: %d failures: %+v", i+1, agg.NumFailures, r.Errors)
 		}
-		postForm(t, web+"/stop", nil)
-		eventually(t, 30*time.Second, fmt.Sprintf("swarm %d to stop", i+1), func() (bool, string) {
+		testbin.PostForm(t, web+"/stop", nil)
+		testbin.Eventually(t, 30*time.Second, fmt.Sprintf("swarm %d to stop", i+1), func() (bool, string) {
 			r, err := getStats(web)
 			return err == nil && r.State == "stopped" && r.Workers[0].UserCount == 0, fmt.Sprintf("%+v %v", r, err)
 		})
@@ -223,35 +223,6 @@ func getStats(web string) (*webStats, error) {
 		return nil, err
 	}
 	return &w, nil
-}
-
-func postForm(t *testing.T, u string, v url.Values) {
-	t.Helper()
-	res, err := http.PostForm(u, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("POST %s: %s", u, res.Status)
-	}
-}
-
-// eventually polls cond until it holds, failing after d with cond's last
-// description of what it saw.
-func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s; last saw %s", d, what, seen)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 // The locustfile's --target choices are exactly the models bin/target

@@ -70,7 +70,7 @@ func workerStates(web string) (map[string]string, error) {
 func workerIDs(t *testing.T, web string, goWorker *proc) (goID, pyID string) {
 	t.Helper()
 	re := regexp.MustCompile(`node_id=(\S+)`)
-	eventually(t, 60*time.Second, "both workers to join", func() (bool, string) {
+	testbin.Eventually(t, 60*time.Second, "both workers to join", func() (bool, string) {
 		m := re.FindStringSubmatch(goWorker.Out.String())
 		states, err := workerStates(web)
 		if m == nil || err != nil || len(states) != 2 {
@@ -111,7 +111,7 @@ func statesAsPythonWorkers(t *testing.T) {
 			}
 
 			// 8 users at 2 a second: four seconds of ramp-up.
-			postForm(t, web+"/swarm", url.Values{"user_count": {"8"}, "spawn_rate": {"2"}, "host": {target}, "target": {"epoll"}})
+			testbin.PostForm(t, web+"/swarm", url.Values{"user_count": {"8"}, "spawn_rate": {"2"}, "host": {target}, "target": {"epoll"}})
 			seen := map[string]map[string]bool{goID: {}, pyID: {}}
 			deadline := time.Now().Add(60 * time.Second)
 			for {
@@ -141,7 +141,7 @@ func statesAsPythonWorkers(t *testing.T) {
 			if !seen[goID]["spawning"] {
 				t.Errorf("the Go worker was never shown spawning during the ramp-up: %v", seen[goID])
 			}
-			eventually(t, 20*time.Second, "both workers to be shown running", func() (bool, string) {
+			testbin.Eventually(t, 20*time.Second, "both workers to be shown running", func() (bool, string) {
 				s, err := workerStates(web)
 				return err == nil && s[goID] == "running" && s[pyID] == "running", fmt.Sprint(s, err)
 			})
@@ -156,7 +156,7 @@ func statesAsPythonWorkers(t *testing.T) {
 				}
 				// A quit takes the worker off the list; a worker that only
 				// went away stays on it, missing, for good.
-				eventually(t, 5*time.Second, w.p.Name+" to leave the master's list", func() (bool, string) {
+				testbin.Eventually(t, 5*time.Second, w.p.Name+" to leave the master's list", func() (bool, string) {
 					s, err := workerStates(web)
 					_, listed := s[w.id]
 					return err == nil && !listed, fmt.Sprint(s, err)
@@ -191,7 +191,7 @@ func classEditAsPythonWorkers(t *testing.T) {
 			} else {
 				startWorker(t, port, "-H", target)
 			}
-			eventually(t, 60*time.Second, "the worker to join", func() (bool, string) {
+			testbin.Eventually(t, 60*time.Second, "the worker to join", func() (bool, string) {
 				s, err := workerStates(web)
 				return err == nil && len(s) == 1, fmt.Sprint(s, err)
 			})
@@ -206,14 +206,14 @@ func classEditAsPythonWorkers(t *testing.T) {
 				t.Fatalf("POST /user: %s", res.Status)
 			}
 			time.Sleep(500 * time.Millisecond) // the update travels on its own
-			postForm(t, web+"/swarm", url.Values{"user_count": {"1"}, "spawn_rate": {"1"}, "host": {""},
+			testbin.PostForm(t, web+"/swarm", url.Values{"user_count": {"1"}, "spawn_rate": {"1"}, "host": {""},
 				"user_classes": {"HammerUser"}})
 			var r *webStats
-			eventually(t, 30*time.Second, "requests", func() (bool, string) {
+			testbin.Eventually(t, 30*time.Second, "requests", func() (bool, string) {
 				r, err = getStats(web)
 				return err == nil && r.row("Aggregated").NumRequests > 20, fmt.Sprintf("%+v %v", r, err)
 			})
-			postForm(t, web+"/stop", nil)
+			testbin.PostForm(t, web+"/stop", nil)
 			var rows []string
 			for _, s := range r.Stats {
 				if s.Name != "Aggregated" {
@@ -245,7 +245,7 @@ func checkLogsTab(t *testing.T, web, goID, pyID string) {
 	var logs struct {
 		Workers map[string][]string `json:"workers"`
 	}
-	eventually(t, 30*time.Second, "both workers' logs", func() (bool, string) {
+	testbin.Eventually(t, 30*time.Second, "both workers' logs", func() (bool, string) {
 		res, err := http.Get(web + "/logs")
 		if err != nil {
 			return false, err.Error()
@@ -303,13 +303,13 @@ func newMasterStopsOldUsers(t *testing.T) {
 			} else {
 				startWorker(t, port)
 			}
-			eventually(t, 60*time.Second, "the worker to join", func() (bool, string) {
+			testbin.Eventually(t, 60*time.Second, "the worker to join", func() (bool, string) {
 				s, err := workerStates(web)
 				return err == nil && len(s) == 1, fmt.Sprint(s, err)
 			})
-			postForm(t, web+"/swarm", url.Values{"user_count": {"2"}, "spawn_rate": {"2"}, "host": {target},
+			testbin.PostForm(t, web+"/swarm", url.Values{"user_count": {"2"}, "spawn_rate": {"2"}, "host": {target},
 				"target": {"epoll"}})
-			eventually(t, 30*time.Second, "the users' requests", func() (bool, string) {
+			testbin.Eventually(t, 30*time.Second, "the users' requests", func() (bool, string) {
 				return hits.Load() > 10, fmt.Sprint(hits.Load())
 			})
 			first.Signal(syscall.SIGKILL)
@@ -317,7 +317,7 @@ func newMasterStopsOldUsers(t *testing.T) {
 			second := start(t, "second master", l.Path, masterArgs(t, port, webArgs...)...)
 			waitListening(t, port, second)
 			if kind == "go" {
-				eventually(t, 40*time.Second, "the worker to join the second master", func() (bool, string) {
+				testbin.Eventually(t, 40*time.Second, "the worker to join the second master", func() (bool, string) {
 					s, err := workerStates(web)
 					return err == nil && len(s) == 1, fmt.Sprint(s, err)
 				})

@@ -41,9 +41,9 @@ func TestWebUIFormSetsTimeouts(t *testing.T) {
 					t.Errorf("the web UI's page has no %s field", field)
 				}
 			}
-			postForm(t, web+"/swarm", url.Values{"user_count": {"1"}, "spawn_rate": {"1"}, "host": {silent},
+			testbin.PostForm(t, web+"/swarm", url.Values{"user_count": {"1"}, "spawn_rate": {"1"}, "host": {silent},
 				"connect_timeout": {"0.3"}, "response_timeout": {"0.3"}})
-			eventually(t, 30*time.Second, "a response timeout of 0.3 s among the failures", func() (bool, string) {
+			testbin.Eventually(t, 30*time.Second, "a response timeout of 0.3 s among the failures", func() (bool, string) {
 				r, err := getStats(web)
 				if err != nil {
 					return false, err.Error()
