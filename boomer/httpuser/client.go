@@ -152,7 +152,7 @@ func (c *Client) Close() error {
 // returned error is the one recorded, for callers that report it themselves.
 // Requests cut short by Close are not recorded.
 func (c *Client) GET(r Recorder, path, name string) error {
-	return c.exchange(r, &Request{Method: "GET", Path: path, Name: name})
+	return c.Do(r, &Request{Method: "GET", Path: path, Name: name})
 }
 
 // Request is one request for Do.
@@ -169,19 +169,20 @@ type Request struct {
 	Expect []int
 }
 
-// Do makes req and records the outcome as GET does.
-func (c *Client) Do(r Recorder, req *Request) error {
-	return c.exchange(r, req)
+// method is the request's method, GET when it names none.
+func (req *Request) method() string {
+	if req.Method == "" {
+		return "GET"
+	}
+	return req.Method
 }
 
-// exchange, fetch, do and send pass the request by its address: a user's
-// goroutine keeps the stack its deepest request grew while it waits, and
-// the fields passed by value took their room in every frame of the chain.
-func (c *Client) exchange(r Recorder, req *Request) error {
-	method := req.Method
-	if method == "" {
-		method = "GET"
-	}
+// Do makes req and records the outcome as GET does. Do, fetch, do and
+// send pass the request by its address: a user's goroutine keeps the
+// stack its deepest request grew while it waits, and the fields passed by
+// value took their room in every frame of the chain.
+func (c *Client) Do(r Recorder, req *Request) error {
+	method := req.method()
 	start := time.Now()
 	n, name, err := c.fetch(req)
 	elapsed := time.Since(start)
@@ -308,11 +309,7 @@ func (c *Client) send(conn *countingConn, r *Request, uri string) error {
 	x.bw.Reset(conn)
 	req := &x.req
 	req.Reset()
-	if r.Method == "" {
-		req.Header.SetMethod("GET")
-	} else {
-		req.Header.SetMethod(r.Method)
-	}
+	req.Header.SetMethod(r.method())
 	req.SetRequestURI(uri)
 	req.Header.SetHost(c.target.host)
 	req.Header.Set("User-Agent", c.opts.UserAgent)

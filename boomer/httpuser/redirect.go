@@ -79,9 +79,7 @@ func rebuild(code int, req *Request) *Request {
 		return req
 	}
 	next := *req
-	if next.Method == "" {
-		next.Method = "GET"
-	}
+	next.Method = req.method()
 	if (code == 303 || code == 302) && next.Method != "HEAD" || code == 301 && next.Method == "POST" {
 		next.Method = "GET"
 	}
