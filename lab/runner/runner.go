@@ -318,10 +318,10 @@ func (r *run) finish(failed []string, interrupted bool) (*meta.Meta, error) {
 func (r *run) measured() []string {
 	var out []string
 	for _, mr := range r.meta.Runs {
-		if req, _, err := locustcsv.Totals(filepath.Join(r.cfg.Out, mr.Label()+locustcsv.StatsSuffix)); err == nil && req == 0 {
+		if mr.Requests == 0 {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(r.cfg.Out, mr.Label()+"_stats.csv")); err == nil {
+		if _, err := os.Stat(filepath.Join(r.cfg.Out, mr.Label()+locustcsv.StatsSuffix)); err == nil {
 			out = append(out, mr.Label())
 		}
 	}
