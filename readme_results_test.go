@@ -6,8 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"serverlab/internal/repo"
 )
 
 // A table of measured numbers in the README is a copy of a committed run's
@@ -20,14 +18,7 @@ import (
 var resultsRE = regexp.MustCompile(`^<!-- results: (\S+) -->$`)
 
 func TestReadmeResultsTables(t *testing.T) {
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, b := readme(t)
 	lines := strings.Split(string(b), "\n")
 	marked := 0
 	for i, l := range lines {

@@ -38,9 +38,8 @@ type block struct {
 
 var markerRE = regexp.MustCompile(`^<!-- doc: (.+?) -->$`)
 
-// readmeBlocks returns README.md's indented blocks, with their markers.
-// Lines inside a multi-line HTML comment are not blocks.
-func readmeBlocks(t *testing.T) []block {
+// readme returns the repository's root and its README.md.
+func readme(t *testing.T) (root string, text []byte) {
 	t.Helper()
 	root, err := repo.Root()
 	if err != nil {
@@ -50,6 +49,14 @@ func readmeBlocks(t *testing.T) []block {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return root, b
+}
+
+// readmeBlocks returns README.md's indented blocks, with their markers.
+// Lines inside a multi-line HTML comment are not blocks.
+func readmeBlocks(t *testing.T) []block {
+	t.Helper()
+	_, b := readme(t)
 	var (
 		blocks    []block
 		cur       *block
