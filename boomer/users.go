@@ -20,7 +20,7 @@ type exception struct {
 	Traceback string
 }
 
-// userRun is one running user goroutine.
+// userRun is one running user.
 type userRun struct {
 	u *User
 	// cancel ends u.Ctx, aborting the task in progress; finish only ends
@@ -30,6 +30,8 @@ type userRun struct {
 	loop           context.Context
 	done           chan struct{}
 	waiter         *waiter // its place in an open model's idle line
+	pick           func() *Task
+	wake           *time.Timer // resumes the user after its wait
 }
 
 // end stops the run: after the current task, or right away when grace is 0;
@@ -337,44 +339,38 @@ func waitRuns(runs []*userRun, timeout time.Duration) int {
 // wait between them, OnStop. A panicking task is reported and the user goes
 // on with its next task, as Locust users do.
 func (p *pool) run(c *UserClass, r *userRun) {
-	u := r.u
-	defer func() {
-		r.finish()
-		r.cancel()
-		p.mu.Lock()
-		delete(p.stopping, r)
-		// A user may end by itself (OnStart failed); it no longer counts.
-		if runs := p.byClass[c.Name]; slices.Contains(runs, r) {
-			p.byClass[c.Name] = slices.DeleteFunc(runs, func(x *userRun) bool { return x == r })
-		}
-		p.mu.Unlock()
-		p.stats.retire(u.stats)
-		close(r.done)
-		p.wg.Done()
-	}()
 	if c.OnStart != nil {
-		err := p.call(u, "on_start", func() error { return c.OnStart(u) })
+		err := p.call(r.u, "on_start", func() error { return c.OnStart(r.u) })
 		if err != nil {
 			if !errors.Is(err, errPanicked) {
 				p.onError(exception{Msg: fmt.Sprintf("%s: on_start: %v", c.Name, err)})
 			}
+			p.retire(c, r)
 			return
 		}
 	}
-	if c.OnStop != nil {
-		defer p.call(u, "on_stop", func() error { c.OnStop(u); return nil })
-	}
-	pick := taskPicker(c.Tasks)
+	r.pick = taskPicker(c.Tasks)
+	p.turns(c, r)
+}
+
+// turns runs the user's tasks until it waits or its loop ends. A waiting
+// user holds no goroutine: its timer starts the next turns on a fresh one.
+// A goroutine keeps the stack its deepest request grew (4 KiB at least,
+// the runtime shrinks no further while a frame as large as this loop's is
+// on it), and ten thousand users waiting between pages paid it ten
+// thousand times.
+func (p *pool) turns(c *UserClass, r *userRun) {
+	u := r.u
 	for r.loop.Err() == nil {
-		if scheduled, stop := p.openTurn(r, pick); stop {
-			return
+		if scheduled, stop := p.openTurn(r, r.pick); stop {
+			break
 		} else if scheduled {
 			continue
 		}
 		if p.limit.wait(r.loop) != nil {
-			return
+			break
 		}
-		t := pick()
+		t := r.pick()
 		started := time.Now()
 		_ = p.call(u, t.Name, func() error { t.Fn(u); return nil })
 		var wait time.Duration
@@ -391,10 +387,59 @@ func (p *pool) run(c *UserClass, r *userRun) {
 			runtime.Gosched()
 			continue
 		}
-		if sleepCtx(r.loop, wait) != nil {
+		if p.sleep(c, r, wait) {
 			return
 		}
 	}
+	p.end(c, r)
+}
+
+// end runs the user's OnStop and retires it.
+func (p *pool) end(c *UserClass, r *userRun) {
+	if c.OnStop != nil {
+		_ = p.call(r.u, "on_stop", func() error { c.OnStop(r.u); return nil })
+	}
+	p.retire(c, r)
+}
+
+// retire forgets a user whose life is over.
+func (p *pool) retire(c *UserClass, r *userRun) {
+	r.finish()
+	r.cancel()
+	p.mu.Lock()
+	delete(p.stopping, r)
+	// A user may end by itself (OnStart failed); it no longer counts.
+	if runs := p.byClass[c.Name]; slices.Contains(runs, r) {
+		p.byClass[c.Name] = slices.DeleteFunc(runs, func(x *userRun) bool { return x == r })
+	}
+	p.mu.Unlock()
+	p.stats.retire(r.u.stats)
+	close(r.done)
+	p.wg.Done()
+}
+
+// sleep arms the user's timer to resume its turns after d; it reports
+// false when the loop has ended meanwhile and the caller is to end it.
+// The timer and the loop's end race to wake the user: whichever stops
+// the armed timer first ends the user, and a timer that fired first
+// resumes it into a loop that has ended.
+func (p *pool) sleep(c *UserClass, r *userRun, d time.Duration) bool {
+	if r.wake == nil {
+		// Made stopped and armed below, so that the timer's goroutine
+		// never reads r.wake before this one has set it.
+		r.wake = time.AfterFunc(time.Hour, func() { p.turns(c, r) })
+		r.wake.Stop()
+		context.AfterFunc(r.loop, func() {
+			if r.wake.Stop() {
+				p.end(c, r)
+			}
+		})
+	}
+	r.wake.Reset(d)
+	if r.loop.Err() != nil && r.wake.Stop() {
+		return false
+	}
+	return true
 }
 
 var errPanicked = errors.New("panicked")

@@ -286,3 +286,73 @@ func waitGoroutines(t *testing.T, want int) {
 
 // sameHost gives every class host.
 func sameHost(host string) func(string) string { return func(string) string { return host } }
+
+// A user waiting between tasks holds no goroutine (ten thousand waiting
+// users would hold ten thousand stacks), and still ends at once when
+// stopped, running its OnStop, without waiting out its wait.
+func TestWaitingUsersHoldNoGoroutine(t *testing.T) {
+	const users = 200
+	var tasks, stops atomic.Int64
+	c := &UserClass{
+		Name:   "W",
+		Tasks:  []Task{{Name: "quick", Fn: func(*User) { tasks.Add(1) }}},
+		Wait:   Constant(time.Hour),
+		OnStop: func(*User) { stops.Add(1) },
+	}
+	p, _ := newTestPool(t, c)
+	before := runtime.NumGoroutine()
+	p.reconcile(map[string]int64{"W": users}, sameHost(""), 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for tasks.Load() < users {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d users ran their first task", tasks.Load(), users)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitGoroutines(t, before)
+	if p.total() != users {
+		t.Fatalf("%d users counted while they wait, want %d", p.total(), users)
+	}
+	if left := waitRuns(p.stopAll(time.Hour), 10*time.Second); left != 0 {
+		t.Fatalf("%d waiting users did not end when stopped", left)
+	}
+	if stops.Load() != users || p.total() != 0 {
+		t.Errorf("OnStop ran %d times for %d users; %d still counted", stops.Load(), users, p.total())
+	}
+}
+
+// Stops that race with short waits end every user exactly once: the
+// user's timer firing and its loop ending both try to wake it.
+func TestStopsRacingShortWaitsEndEachUserOnce(t *testing.T) {
+	var mu sync.Mutex
+	stops := map[int]int{}
+	c := &UserClass{
+		Name:   "R",
+		Tasks:  []Task{{Name: "quick", Fn: func(*User) {}}},
+		Wait:   Between(50*time.Microsecond, 200*time.Microsecond),
+		OnStop: func(u *User) { mu.Lock(); stops[u.ID]++; mu.Unlock() },
+	}
+	p, _ := newTestPool(t, c)
+	before := runtime.NumGoroutine()
+	started := 0
+	for i := range 40 {
+		p.reconcile(map[string]int64{"R": 20}, sameHost(""), 0)
+		started += 20
+		time.Sleep(time.Duration(i%4) * time.Millisecond)
+		if waitRuns(p.stopAll(time.Duration(i%2)*time.Hour), 10*time.Second) != 0 {
+			t.Fatal("users did not stop")
+		}
+	}
+	p.wg.Wait()
+	waitGoroutines(t, before)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stops) != started {
+		t.Errorf("OnStop ran for %d of %d users", len(stops), started)
+	}
+	for id, n := range stops {
+		if n != 1 {
+			t.Errorf("user %d's OnStop ran %d times", id, n)
+		}
+	}
+}
