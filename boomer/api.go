@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// User is one simulated user. Each user runs its tasks on its own goroutine
-// and owns its state (for example an HTTP connection in Data), so tasks need
-// no locking.
+// User is one simulated user. A user runs its tasks one at a time and owns
+// its state (for example an HTTP connection in Data), so tasks need no
+// locking. After a wait its tasks go on on a fresh goroutine: a waiting
+// user holds none.
 type User struct {
 	Class string
 	ID    int

@@ -64,6 +64,7 @@ if [ -n "${REF:-}" ]; then
   git archive "$REF" | tar -x -C "$work/ref" || die "REF=$REF: not a revision git can archive"
   (cd "$work/ref" && go build -o bin/ ./boomer/cmd/boomer) || die "REF=$REF: its bin/boomer does not build"
   REFERENCE=$work/ref
+  REFERENCE_NAME=$REF
 fi
 
 free_port() {
@@ -219,7 +220,7 @@ echo "| --- | ---: | ---: | ---: |"
 echo "| wrk | ${rps[wrk]} | 1.000 | ${fails[wrk]} |"
 echo "| bin/boomer (Go worker, Locust $locust_version master) | ${rps[boomer]} | $(ratio "${rps[boomer]}") | ${fails[boomer]} |"
 if [ -n "${REFERENCE:-}" ]; then
-  echo "| bin/boomer of $REFERENCE (the reference) | ${rps[ref]} | $(ratio "${rps[ref]}") | ${fails[ref]} |"
+  echo "| bin/boomer of ${REFERENCE_NAME:-$REFERENCE} (the reference) | ${rps[ref]} | $(ratio "${rps[ref]}") | ${fails[ref]} |"
 fi
 echo "| Locust $locust_version FastHttpUser | ${rps[fast]} | $(ratio "${rps[fast]}") | ${fails[fast]} |"
 echo "| Locust $locust_version HttpUser | ${rps[http]} | $(ratio "${rps[http]}") | ${fails[http]} |"
