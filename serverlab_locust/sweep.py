@@ -41,6 +41,7 @@ import logging
 import math
 import time
 
+import locust.runners
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import calculate_response_time_percentile
@@ -78,8 +79,6 @@ def heartbeat_liveness(beats):
     worker had died. The worker still logs every heartbeat 2 s late or
     more, with why, so a longer wait hides nothing.
     """
-    import locust.runners
-
     locust.runners.HEARTBEAT_LIVENESS = beats
 
 

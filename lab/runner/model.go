@@ -360,10 +360,11 @@ func (m *modelRun) verdict() error {
 const lateBeatWords = "no heartbeat went to the master for"
 
 // lateBeats is, for each Go worker, the first such line of its log with a
-// gap the master does not wait out (4 s), else its last one: "worker N:
-// ...". Gaps after the loss (a starved worker stopping its users) would
-// tell less.
+// gap the master does not wait out (masterPatience), else its last one:
+// "worker N: ...". Gaps after the loss (a starved worker stopping its
+// users) would tell less.
 func (m *modelRun) lateBeats() []string {
+	patience := m.masterPatience()
 	var out []string
 	for j := range m.workers {
 		pick := ""
@@ -381,7 +382,7 @@ func (m *modelRun) lateBeats() []string {
 				continue
 			}
 			gap, _, _ := strings.Cut(strings.TrimPrefix(s, lateBeatWords+" "), " ")
-			if d, err := time.ParseDuration(gap); err == nil && d >= 4*time.Second {
+			if d, err := time.ParseDuration(gap); err == nil && d >= patience {
 				pick = s
 				break
 			}
@@ -392,6 +393,18 @@ func (m *modelRun) lateBeats() []string {
 		}
 	}
 	return out
+}
+
+// masterPatience is the shortest heartbeat gap after which the run's
+// master declares a worker missing: it counts missed beats once a second
+// and gives up past its liveness, Locust's 3 or a sweep's
+// SweepHeartbeatLiveness, so one second more.
+func (m *modelRun) masterPatience() time.Duration {
+	beats := 3
+	if len(m.cfg.Sweep) > 0 || len(m.cfg.SweepRPS) > 0 {
+		beats = SweepHeartbeatLiveness
+	}
+	return time.Duration(beats+1) * time.Second
 }
 
 // waitReady waits for the target's ready line.
