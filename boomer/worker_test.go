@@ -101,6 +101,18 @@ func dataMap(t *testing.T, m message) map[string]any {
 	return d
 }
 
+// join runs b as a worker of m and acks it, as a master acks a worker
+// that has just connected; it returns the worker's node id and where
+// Run's error will come.
+func (m *fakeMaster) join(b *Boomer, classes ...*UserClass) (string, <-chan error) {
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(context.Background(), classes...) }()
+	m.expect("client_ready", nil)
+	node := b.NodeID()
+	m.send(node, "ack", map[string]any{"index": 0})
+	return node, runErr
+}
+
 func userCount(t *testing.T, m message) int64 {
 	n, _ := asInt(dataMap(t, m)["user_count"])
 	return n
@@ -321,11 +333,7 @@ func TestQuitReportsBeforeWaitingForUsers(t *testing.T) {
 		ended.Store(true)
 	}}}}
 	b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: port, ReportInterval: time.Hour})
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(context.Background(), class) }()
-	m.expect("client_ready", nil)
-	node := b.NodeID()
-	m.send(node, "ack", map[string]any{"index": 0})
+	node, runErr := m.join(b, class)
 	m.send(node, "spawn", spawnMsg(map[string]any{"Q": 1}, 1))
 	m.expect("spawning_complete", nil)
 	for !recorded.Load() {
@@ -472,11 +480,7 @@ func TestResetStatsFromMaster(t *testing.T) {
 				},
 				Tasks: []Task{{Name: "t", Fn: func(u *User) { u.RecordSuccess("GET", "page", time.Millisecond, 1) }}}}
 			b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: port, ReportInterval: time.Hour})
-			runErr := make(chan error, 1)
-			go func() { runErr <- b.Run(context.Background(), class) }()
-			m.expect("client_ready", nil)
-			node := b.NodeID()
-			m.send(node, "ack", map[string]any{"index": 0})
+			node, runErr := m.join(b, class)
 			spawn := spawnMsg(map[string]any{"R": 2}, 1)
 			spawn["parsed_options"] = map[string]any{"reset_stats": reset}
 			m.send(node, "spawn", spawn)
@@ -522,11 +526,7 @@ func TestGracefulStopCompletesWhenTheTaskEnds(t *testing.T) {
 		}
 	}}}}
 	b := NewBoomer(Options{MasterHost: "127.0.0.1", MasterPort: port, ReportInterval: 100 * time.Millisecond})
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(context.Background(), class) }()
-	m.expect("client_ready", nil)
-	node := b.NodeID()
-	m.send(node, "ack", map[string]any{"index": 0})
+	node, runErr := m.join(b, class)
 	spawn := spawnMsg(map[string]any{"G": 2}, 1)
 	spawn["stop_timeout"] = 10.0
 	m.send(node, "spawn", spawn)
