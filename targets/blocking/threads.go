@@ -33,7 +33,8 @@ const spareThreads = 64
 // server that calls pthread_create past the system's thread limits gets
 // EAGAIN and refuses that one client; the Go runtime instead ends the
 // whole process ("thread exhaustion"). So the cap is taken below those
-// limits (kernel.threads-max, RLIMIT_NPROC, the cgroup's pids.max), the
+// limits (kernel.threads-max and pid_max, RLIMIT_NPROC, the cgroup's
+// pids.max), the
 // runtime's own limit is raised above it, and a client past the cap is
 // refused the way the C server would: closed, with a 503 on its way out,
 // counted and logged, while every other client is served.
@@ -125,9 +126,13 @@ func SystemThreadLimit() (limit int, where string) {
 			limit, where = n, what
 		}
 	}
-	if b, err := os.ReadFile("/proc/sys/kernel/threads-max"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			lower(n, "kernel.threads-max")
+	// A thread takes a PID from the system's, which kernel.pid_max
+	// bounds, often far below threads-max.
+	for _, k := range []string{"threads-max", "pid_max"} {
+		if b, err := os.ReadFile("/proc/sys/kernel/" + k); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				lower(n, "kernel."+k)
+			}
 		}
 	}
 	var rl unix.Rlimit

@@ -3,6 +3,8 @@ package blocking
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +43,15 @@ func TestSystemThreadLimit(t *testing.T) {
 	n, where := SystemThreadLimit()
 	if n <= spareThreads || where == "" {
 		t.Errorf("%d from %q: no room for a single connection thread on this machine?", n, where)
+	}
+	// Each bounds the threads of the whole system, so of this process.
+	for _, k := range []string{"threads-max", "pid_max"} {
+		b, err := os.ReadFile("/proc/sys/kernel/" + k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || n > v {
+			t.Errorf("the limit %d (from %s) is above kernel.%s, %s", n, where, k, b)
+		}
 	}
 }
