@@ -285,6 +285,7 @@ func (m *modelRun) watch() error {
 			m.target.waitOutput(2 * time.Second)
 			err = fmt.Errorf("target exited during the run (%s): %s", m.target.describe(), lastWords(m.base+".target.log"))
 		case <-workersGone:
+			m.workers[0].waitOutput(2 * time.Second)
 			err = fmt.Errorf("every worker exited before the master ended the run: %s", lastWords(m.workerLog(1)))
 		case <-tick.C:
 			m.samples.sample()
