@@ -225,6 +225,16 @@ func TestNoTasksLeft(t *testing.T) {
 
 // A declared request is made as GET makes it: no allocation more.
 func TestDeclaredRequestAllocatesNoMoreThanGET(t *testing.T) {
+	if testbin.RaceEnabled() {
+		// Under the race detector sync.Pool drops a quarter of the
+		// request buffers put back, at random, and each miss allocates
+		// a buffer and regrows fasthttp's headers: a request's count
+		// varies from 7 to 9 between two measurements of the same code.
+		// The counts are compared in a build without it, where they are
+		// the program's.
+		testbin.WithoutRace(t, "TestDeclaredRequestAllocatesNoMoreThanGET")
+		return
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
