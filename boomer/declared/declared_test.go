@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,13 @@ func (r *record) RecordFailure(method, name string, _ time.Duration, err string)
 type seen struct {
 	mu   sync.Mutex
 	reqs []string
+}
+
+// list is what the server got so far.
+func (s *seen) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.reqs)
 }
 
 func server(t *testing.T) (*httptest.Server, *seen) {
@@ -102,7 +110,7 @@ func TestRunEachFillsValuesAndJudgesStatuses(t *testing.T) {
 		`GET /missing`,
 		`DELETE /login`,
 	}
-	if got := strings.Join(s.reqs, "\n"); got != strings.Join(want, "\n") {
+	if got := strings.Join(s.list(), "\n"); got != strings.Join(want, "\n") {
 		t.Errorf("server saw\n%s\nwant\n%s", got, strings.Join(want, "\n"))
 	}
 	wantRec := []string{
@@ -213,7 +221,12 @@ func TestNoTasksLeft(t *testing.T) {
 	if err := b.Run(context.Background(), &c); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range s.reqs {
+	// The user's on_stop request may reach the server after Run returns:
+	// it races the user's context, which closes the client's connection,
+	// and a request the close cut short is still in the server's handler.
+	// Closing the server waits for it.
+	srv.Close()
+	for _, r := range s.list() {
 		if !strings.Contains(r, "/login") {
 			t.Errorf("request %q with every task filtered out", r)
 		}
@@ -225,6 +238,16 @@ func TestNoTasksLeft(t *testing.T) {
 
 // A declared request is made as GET makes it: no allocation more.
 func TestDeclaredRequestAllocatesNoMoreThanGET(t *testing.T) {
+	if testbin.RaceEnabled() {
+		// Under the race detector sync.Pool drops a quarter of the
+		// request buffers put back, at random, and each miss allocates
+		// a buffer and regrows fasthttp's headers: a request's count
+		// varies from 7 to 9 between two measurements of the same code.
+		// The counts are compared in a build without it, where they are
+		// the program's.
+		testbin.WithoutRace(t, "TestDeclaredRequestAllocatesNoMoreThanGET")
+		return
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -26,11 +26,7 @@ func TestWaitingDeclaredUsersHoldNoStack(t *testing.T) {
 	if testbin.RaceEnabled() {
 		// The race detector deepens every frame: the stacks are measured
 		// by this test built without it.
-		cmd := exec.Command("go", "test", "-count=1", "-run", "^TestWaitingDeclaredUsersHoldNoStack$", ".")
-		cmd.Dir = filepath.Join(testbin.Root(t), "boomer", "declared")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("built without the race detector: %v\n%s", err, out)
-		}
+		testbin.WithoutRace(t, "TestWaitingDeclaredUsersHoldNoStack")
 		return
 	}
 	bin := testbin.Build(t, "serverlab/targets/cmd/target")

@@ -70,3 +70,24 @@ func Main(m *testing.M) int {
 // RaceEnabled says whether the tests were built with the race detector,
 // whose instrumentation changes what a test of memory or stacks measures.
 func RaceEnabled() bool { return raceEnabled }
+
+// WithoutRace runs the test named name, of the package in the working
+// directory (a test's own), in a build without the race detector, and
+// fails t with its output when it fails or does not run. A test that
+// counts allocations or measures stacks calls it under the race detector:
+// its instrumentation deepens every frame, and its sync.Pool drops a
+// quarter of what is put back, at random, so the same code allocates a
+// different number of times from one measurement to the next.
+func WithoutRace(t testing.TB, name string) {
+	t.Helper()
+	// -race=false wins over a GOFLAGS=-race that the child inherits, which
+	// would make it call itself again.
+	cmd := exec.Command("go", "test", "-race=false", "-count=1", "-v", "-run", "^"+name+"$", ".")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s built without the race detector: %v\n%s", name, err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+name+" ") {
+		t.Fatalf("%s built without the race detector did not run:\n%s", name, out)
+	}
+}
