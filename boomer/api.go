@@ -16,7 +16,9 @@ type User struct {
 	ID    int
 	// Host is the resolved target base URL, e.g. http://127.0.0.1:8080.
 	Host string
-	// Ctx is cancelled when the user is stopped.
+	// Ctx is cancelled when the user is stopped: at once if it is in a
+	// task (which it interrupts), else after its OnStop, which can still
+	// make requests with it, as a Locust user's on_stop can.
 	Ctx context.Context
 	// Data is the class's per-user state, usually set by OnStart.
 	Data any

@@ -378,6 +378,11 @@ func (p *pool) openTurn(r *userRun, pick func() *Task) (scheduled, stop bool) {
 	case err != nil:
 		return true, true
 	}
+	r.inTask.Store(true) // see userRun.end
+	defer r.inTask.Store(false)
+	if r.loop.Err() != nil {
+		return true, true
+	}
 	u := r.u
 	u.due = due
 	t := pick()

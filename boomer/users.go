@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,14 +33,24 @@ type userRun struct {
 	waiter         *waiter // its place in an open model's idle line
 	pick           func() *Task
 	wake           *time.Timer // resumes the user after its wait
+	inTask         atomic.Bool // between its loop's last check and the task's end
 }
 
 // end stops the run: after the current task, or right away when grace is 0;
-// if a task still runs when grace is over, its context is cancelled.
+// if a task still runs when grace is over, its context is cancelled. A
+// user stopped between tasks keeps its context for its OnStop, as a
+// Locust user killed while it waits still makes its on_stop requests;
+// one stopped in a task is interrupted there, and its OnStop sees the
+// context cancelled.
 func (r *userRun) end(grace time.Duration) {
 	r.finish()
 	if grace <= 0 {
-		r.cancel()
+		// The user marks itself in a task before it checks its loop for
+		// the last time: either that check sees the loop finished, or
+		// this load sees the mark.
+		if r.inTask.Load() {
+			r.cancel()
+		}
 		return
 	}
 	t := time.AfterFunc(grace, r.cancel)
@@ -370,9 +381,15 @@ func (p *pool) turns(c *UserClass, r *userRun) {
 		if p.limit.wait(r.loop) != nil {
 			break
 		}
+		r.inTask.Store(true)
+		if r.loop.Err() != nil {
+			r.inTask.Store(false)
+			break
+		}
 		t := r.pick()
 		started := time.Now()
 		_ = p.call(u, t.Name, func() error { t.Fn(u); return nil })
+		r.inTask.Store(false)
 		var wait time.Duration
 		if c.Wait != nil {
 			wait = c.Wait(u, started)

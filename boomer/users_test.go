@@ -3,6 +3,7 @@ package boomer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
 	"strings"
@@ -354,5 +355,51 @@ func TestStopsRacingShortWaitsEndEachUserOnce(t *testing.T) {
 		if n != 1 {
 			t.Errorf("user %d's OnStop ran %d times", id, n)
 		}
+	}
+}
+
+// A user stopped while it waits keeps its context for its OnStop, whose
+// requests then go out, as a Locust user killed in its wait runs on_stop;
+// one stopped in its task is interrupted there, and its OnStop sees the
+// context ended.
+func TestStopKeepsContextForOnStopOfAWaitingUser(t *testing.T) {
+	for _, inTask := range []bool{false, true} {
+		t.Run(fmt.Sprint("in task: ", inTask), func(t *testing.T) {
+			started := make(chan struct{}, 1)
+			var live atomic.Bool
+			var stops atomic.Int64
+			c := &UserClass{
+				Name: "S",
+				Tasks: []Task{{Name: "t", Fn: func(u *User) {
+					started <- struct{}{}
+					if inTask {
+						<-u.Ctx.Done()
+					}
+				}}},
+				Wait:   Constant(time.Hour),
+				OnStop: func(u *User) { live.Store(u.Ctx.Err() == nil); stops.Add(1) },
+			}
+			p, _ := newTestPool(t, c)
+			before := runtime.NumGoroutine()
+			p.reconcile(map[string]int64{"S": 1}, sameHost(""), 0)
+			select {
+			case <-started:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the user never started its task")
+			}
+			if !inTask {
+				waitGoroutines(t, before) // its goroutine gone: it waits
+			}
+			runs := p.stopAll(0)
+			if waitRuns(runs, 10*time.Second) != 0 {
+				t.Fatal("the user did not end")
+			}
+			if stops.Load() != 1 || live.Load() == inTask {
+				t.Errorf("OnStop ran %d times, with a live context: %v", stops.Load(), live.Load())
+			}
+			if runs[0].u.Ctx.Err() == nil {
+				t.Error("the user's context outlives it")
+			}
+		})
 	}
 }

@@ -180,8 +180,8 @@ func (k *class) stop(u *boomer.User) {
 }
 
 // task runs on every turn of every user, the deepest frames of a request
-// below it: it stays small, since a waiting user's goroutine keeps the
-// stack its requests grew (a frame too many doubles it, 4 KiB a user).
+// below it: it stays small, since each turn's goroutine grows its stack to
+// what the request needs, a copy each time it doubles.
 func (k *class) task(u *boomer.User) {
 	st := u.Data.(*user)
 	if st.pick.total == 0 {

@@ -178,9 +178,9 @@ func (req *Request) method() string {
 }
 
 // Do makes req and records the outcome as GET does. Do, fetch, do and
-// send pass the request by its address: a user's goroutine keeps the
-// stack its deepest request grew while it waits, and the fields passed by
-// value took their room in every frame of the chain.
+// send pass the request by its address: fields passed by value took their
+// room in every frame of the chain, and a turn's goroutine grows its stack
+// (a copy each time it doubles) to the deepest request's.
 func (c *Client) Do(r Recorder, req *Request) error {
 	method := req.method()
 	start := time.Now()
