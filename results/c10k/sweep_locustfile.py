@@ -3,7 +3,7 @@ user classes, and a load shape holding each user count for 20s once ramped."""
 
 import sys
 
-sys.path.insert(0, "/work/wt/measure")
+sys.path.insert(0, "/work/main")
 
 from locustfile import *  # noqa: F401,F403  the user classes and options
 from serverlab_locust.sweep import step_shape, heartbeat_liveness
