@@ -51,7 +51,7 @@ func (s *Spec) UserClasses(opts Options) ([]*boomer.UserClass, map[string]string
 
 // class is a declared class ready to run: its requests compiled once, so
 // that a user whose requests have no placeholders shares them and makes
-// each request without allocating.
+// each request with no allocation more than the client's GET.
 type class struct {
 	spec    *Class
 	opts    Options
