@@ -628,6 +628,7 @@ func (w *worker) spawn(conn *masterConn, data any) {
 	w.lastTarget = target
 	w.ramping, w.lastSpawnAt = true, time.Now()
 	w.mu.Unlock()
+	b.log.Debug("spawn", "users", target, "timestamp", ts)
 
 	for _, name := range w.p.unknown(target) {
 		if !w.reported["class:"+name] {
@@ -733,6 +734,7 @@ func (w *worker) completeSpawn(conn *masterConn, gen uint64, target map[string]i
 		w.b.log.Warn("cannot send spawning_complete", "err", err)
 	}
 	w.setState(stateRunning)
+	w.b.log.Debug("spawn complete", "users", total, "heartbeat_state", w.beatState())
 	if w.beatState() == stateSpawning {
 		// The master took spawning_complete for the end of this worker's
 		// ramp-up; it is not over until the master says so.

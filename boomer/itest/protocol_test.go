@@ -103,7 +103,8 @@ func statesAsPythonWorkers(t *testing.T) {
 			py := testbin.Locust(t, pythons[v.name])
 			target := startTarget(t)
 			web, port, master := webMaster(t, l)
-			goWorker := startWorker(t, port)
+			// DEBUG: its spawns and their completions, for a failure's account.
+			goWorker := startWorker(t, port, "--loglevel", "DEBUG")
 			pyWorker := pythonWorker(t, py, port)
 			goID, pyID := workerIDs(t, web, goWorker)
 			if v.name == "pinned" {
@@ -113,12 +114,20 @@ func statesAsPythonWorkers(t *testing.T) {
 			// 8 users at 2 a second: four seconds of ramp-up.
 			testbin.PostForm(t, web+"/swarm", url.Values{"user_count": {"8"}, "spawn_rate": {"2"}, "host": {target}, "target": {"epoll"}})
 			seen := map[string]map[string]bool{goID: {}, pyID: {}}
-			deadline := time.Now().Add(60 * time.Second)
+			var timeline []string // every sample, for a failure's account
+			swarmed := time.Now()
+			deadline := swarmed.Add(60 * time.Second)
 			for {
 				r, err := getStats(web)
 				if err != nil {
 					t.Fatal(err)
 				}
+				states := map[string]string{}
+				for _, w := range r.Workers {
+					states[w.ID] = w.State
+				}
+				timeline = append(timeline, fmt.Sprintf("%5.2fs master %s, Go worker %s, Python worker %s",
+					time.Since(swarmed).Seconds(), r.State, states[goID], states[pyID]))
 				if r.State == "spawning" {
 					for _, w := range r.Workers {
 						if seen[w.ID] != nil {
@@ -139,7 +148,8 @@ func statesAsPythonWorkers(t *testing.T) {
 			// to build its users, which the samples may or may not catch;
 			// the Go worker says so all through the ramp-up.
 			if !seen[goID]["spawning"] {
-				t.Errorf("the Go worker was never shown spawning during the ramp-up: %v", seen[goID])
+				t.Errorf("the Go worker was never shown spawning during the ramp-up: %v; the samples:\n%s\nits log:\n%s",
+					seen[goID], strings.Join(timeline, "\n"), goWorker.Out.String())
 			}
 			testbin.Eventually(t, 20*time.Second, "both workers to be shown running", func() (bool, string) {
 				s, err := workerStates(web)
