@@ -378,15 +378,8 @@ func (p *pool) openTurn(r *userRun, pick func() *Task) (scheduled, stop bool) {
 	case err != nil:
 		return true, true
 	}
-	r.inTask.Store(true) // see userRun.end
-	defer r.inTask.Store(false)
-	if r.loop.Err() != nil {
-		return true, true
-	}
-	u := r.u
-	u.due = due
-	t := pick()
-	_ = p.call(u, t.Name, func() error { t.Fn(u); return nil })
-	u.due = time.Time{}
-	return true, false
+	r.u.due = due
+	ran := p.task(r, pick())
+	r.u.due = time.Time{}
+	return true, !ran
 }

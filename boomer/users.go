@@ -381,15 +381,10 @@ func (p *pool) turns(c *UserClass, r *userRun) {
 		if p.limit.wait(r.loop) != nil {
 			break
 		}
-		r.inTask.Store(true)
-		if r.loop.Err() != nil {
-			r.inTask.Store(false)
+		started := time.Now()
+		if !p.task(r, r.pick()) {
 			break
 		}
-		t := r.pick()
-		started := time.Now()
-		_ = p.call(u, t.Name, func() error { t.Fn(u); return nil })
-		r.inTask.Store(false)
 		var wait time.Duration
 		if c.Wait != nil {
 			wait = c.Wait(u, started)
@@ -409,6 +404,18 @@ func (p *pool) turns(c *UserClass, r *userRun) {
 		}
 	}
 	p.end(c, r)
+}
+
+// task runs t for r's user, unless its loop has ended (false). The user
+// is marked in a task before the loop's last check: see userRun.end.
+func (p *pool) task(r *userRun, t *Task) bool {
+	r.inTask.Store(true)
+	defer r.inTask.Store(false)
+	if r.loop.Err() != nil {
+		return false
+	}
+	_ = p.call(r.u, t.Name, func() error { t.Fn(r.u); return nil })
+	return true
 }
 
 // end runs the user's OnStop and retires it.

@@ -734,8 +734,9 @@ func (w *worker) completeSpawn(conn *masterConn, gen uint64, target map[string]i
 		w.b.log.Warn("cannot send spawning_complete", "err", err)
 	}
 	w.setState(stateRunning)
-	w.b.log.Debug("spawn complete", "users", total, "heartbeat_state", w.beatState())
-	if w.beatState() == stateSpawning {
+	beat := w.beatState()
+	w.b.log.Debug("spawn complete", "users", total, "heartbeat_state", beat)
+	if beat == stateSpawning {
 		// The master took spawning_complete for the end of this worker's
 		// ramp-up; it is not over until the master says so.
 		w.heartbeat(conn)
