@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"serverlab/internal/testbin"
 )
 
 // idle is a task that blocks until its user is stopped.
@@ -303,13 +305,10 @@ func TestWaitingUsersHoldNoGoroutine(t *testing.T) {
 	p, _ := newTestPool(t, c)
 	before := runtime.NumGoroutine()
 	p.reconcile(map[string]int64{"W": users}, sameHost(""), 0)
-	deadline := time.Now().Add(10 * time.Second)
-	for tasks.Load() < users {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d users ran their first task", tasks.Load(), users)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testbin.Eventually(t, 10*time.Second, "every user's first task", func() (bool, string) {
+		n := tasks.Load()
+		return n >= users, fmt.Sprintf("%d of %d users ran it", n, users)
+	})
 	waitGoroutines(t, before)
 	if p.total() != users {
 		t.Fatalf("%d users counted while they wait, want %d", p.total(), users)

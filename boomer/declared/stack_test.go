@@ -2,6 +2,7 @@ package declared
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -59,13 +60,10 @@ func TestWaitingDeclaredUsersHoldNoStack(t *testing.T) {
 	}()
 	waitFor := func(n int64) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for answered.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d requests answered in 30 s, want %d", answered.Load(), n)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		testbin.Eventually(t, 30*time.Second, fmt.Sprintf("%d requests answered", n), func() (bool, string) {
+			got := answered.Load()
+			return got >= n, fmt.Sprintf("%d answered", got)
+		})
 	}
 	// The first requests dial and the spawn overlaps them: two
 	// collections then free the stacks of the goroutines gone, and with
