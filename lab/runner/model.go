@@ -402,7 +402,7 @@ func (m *modelRun) lateBeats() []string {
 // SweepHeartbeatLiveness, so one second more.
 func (m *modelRun) masterPatience() time.Duration {
 	beats := 3
-	if len(m.cfg.Sweep) > 0 || len(m.cfg.SweepRPS) > 0 {
+	if m.cfg.shaped() {
 		beats = SweepHeartbeatLiveness
 	}
 	return time.Duration(beats+1) * time.Second
